@@ -1,0 +1,198 @@
+"""BBBC021 metadata: the field table, the MoA annotations and the benchmark's annotated subset.
+
+The real ``BBBC021_v1_image.csv`` and ``BBBC021_v1_moa.csv`` ship inside the package (see
+``resources/SOURCES.md``), so everything that needs only metadata works offline. The synthetic stand-in writes
+files with the same columns, and the *same* readers load both.
+
+Public copies of these files differ in small ways (quoted or bare headers, CR-only, CRLF or LF line endings,
+``0.003000`` vs ``0.003``), so the readers normalise line endings before parsing and round concentrations to
+6 decimals before any join: ``0.003`` and ``0.003000`` must name the same treatment.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellclr_lib.errors import CellclrError
+
+IMAGE_CSV_NAME = "BBBC021_v1_image.csv"
+MOA_CSV_NAME = "BBBC021_v1_moa.csv"
+
+#: sha256 of the shipped files, equal to the Broad's distribution (see resources/SOURCES.md).
+SHIPPED_SHA256 = {
+    IMAGE_CSV_NAME: "7fd8a9363970548736a03eba3e14bd2b737c967f0e0fdf436bc91004676f50e7",
+    MOA_CSV_NAME: "cddb6c6b72c043fd25f3a41d84624d4817927a1d76fe87dc829674181dd62719",
+}
+
+#: channel name -> wavelength tag in BBBC021 file names (w1 DAPI, w2 Tubulin, w4 Actin).
+CHANNELS: dict[str, str] = {"DAPI": "w1", "Tubulin": "w2", "Actin": "w4"}
+
+DMSO = "DMSO"
+TAXOL = "taxol"
+#: taxol 0.3 µM is also the positive control of every plate in these wells; the benchmark's taxol 0.3
+#: treatment is only its three Week1 D05 wells, so these wells must leave the annotated set.
+TAXOL_CONTROL_WELLS: tuple[str, ...] = ("B11", "C11", "D11", "E02", "F02", "G02")
+TAXOL_CONTROL_CONCENTRATION = 0.3
+
+#: canonical column -> accepted spellings in image CSVs (the first is the Broad's own).
+IMAGE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "table_number": ("TableNumber",),
+    "image_number": ("ImageNumber",),
+    "file_dapi": ("Image_FileName_DAPI",),
+    "path_dapi": ("Image_PathName_DAPI",),
+    "file_tubulin": ("Image_FileName_Tubulin",),
+    "path_tubulin": ("Image_PathName_Tubulin",),
+    "file_actin": ("Image_FileName_Actin",),
+    "path_actin": ("Image_PathName_Actin",),
+    "plate": ("Image_Metadata_Plate_DAPI", "Image_Metadata_Plate"),
+    "well": ("Image_Metadata_Well_DAPI", "Image_Metadata_Well"),
+    "replicate": ("Replicate",),
+    "compound": ("Image_Metadata_Compound",),
+    "concentration": ("Image_Metadata_Concentration",),
+}
+MOA_COLUMNS: dict[str, tuple[str, ...]] = {
+    "compound": ("compound",),
+    "concentration": ("concentration",),
+    "moa": ("moa",),
+}
+#: the column order of :func:`field_table`.
+FIELD_COLUMNS = [
+    "image_number", "plate", "batch", "well", "site", "replicate", "compound", "concentration", "moa",
+    "path_dapi", "file_dapi", "path_tubulin", "file_tubulin", "path_actin", "file_actin",
+]  # fmt: skip
+
+
+def shipped_path(name: str) -> Path:
+    """Path of a metadata file shipped inside the package (``BBBC021_v1_image.csv`` or ``..._moa.csv``)."""
+    return Path(str(resources.files("cellclr_lib.data") / "resources" / name))
+
+
+def batch_of(plate: str) -> str:
+    """The batch of a plate is its week: the plate name's prefix before ``_`` (``Week4_27481`` -> ``Week4``)."""
+    return str(plate).split("_", 1)[0]
+
+
+def normalize_concentration(values: pd.Series) -> pd.Series:
+    """Concentrations as floats rounded to 6 decimals, so printed variants of one number compare equal."""
+    return pd.to_numeric(values, errors="raise").astype(float).round(6)
+
+
+def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Read a metadata CSV whatever its quoting and line endings, renamed to canonical ``columns``.
+
+    Raises :class:`CellclrError` naming the file when it is missing, unreadable, or lacks columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CellclrError(
+            "metadata file not found",
+            path=path,
+            fix="pass the right path, run `cellclr download --metadata-only`, or omit it to use the shipped copy",
+        )
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CellclrError(f"not a UTF-8 text file ({err})", path=path, fix="re-download the file") from err
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise CellclrError("file is empty", path=path, fix="re-download the file")
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.ParserError as err:
+        raise CellclrError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
+    table.columns = [str(c).strip() for c in table.columns]
+    renames: dict[str, str] = {}
+    missing: list[str] = []
+    for canonical, spellings in columns.items():
+        found = next((s for s in spellings if s in table.columns), None)
+        if found is None:
+            missing.append(" or ".join(spellings))
+        else:
+            renames[found] = canonical
+    if missing:
+        raise CellclrError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns)}",
+            path=path,
+            fix="use the BBBC021 v1 file as distributed by the Broad (or rename the columns)",
+        )
+    table = table.rename(columns=renames)[list(columns)]
+    if "concentration" in table:
+        try:
+            table["concentration"] = normalize_concentration(table["concentration"])
+        except ValueError as err:
+            raise CellclrError(f"non-numeric concentration ({err})", path=path, fix="fix that row") from err
+    return table
+
+
+def read_image_csv(path: str | Path | None = None) -> pd.DataFrame:
+    """The image (field) table with canonical column names; the shipped copy when ``path`` is None."""
+    table = read_csv_robust(path or shipped_path(IMAGE_CSV_NAME), IMAGE_COLUMNS)
+    for column in ("table_number", "image_number", "replicate"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+    return table
+
+
+def read_moa_csv(path: str | Path | None = None) -> pd.DataFrame:
+    """The MoA table (``compound, concentration, moa``), DMSO row included; the shipped copy by default."""
+    return read_csv_robust(path or shipped_path(MOA_CSV_NAME), MOA_COLUMNS)
+
+
+def field_table(image_csv: str | Path | None = None, moa_csv: str | Path | None = None) -> pd.DataFrame:
+    """Every field of view joined to its MoA (NaN where unannotated), with ``batch`` (week) and ``site``.
+
+    The site number is parsed from the DAPI file name (``..._s3_w1....tif``); names are never rebuilt.
+    """
+    fields = read_image_csv(image_csv)
+    moa = read_moa_csv(moa_csv)
+    fields["batch"] = fields["plate"].map(batch_of)
+    site = fields["file_dapi"].str.extract(r"_s(\d+)_w", expand=False)
+    fields["site"] = pd.to_numeric(site, errors="coerce").astype("Int64")
+    fields = fields.merge(moa, on=["compound", "concentration"], how="left", validate="many_to_one")
+    return fields[FIELD_COLUMNS]
+
+
+def is_taxol_control(fields: pd.DataFrame) -> pd.Series:
+    """True for the taxol 0.3 positive-control wells present on every plate (not the benchmark's treatment)."""
+    return (
+        (fields["compound"] == TAXOL)
+        & np.isclose(fields["concentration"].astype(float), TAXOL_CONTROL_CONCENTRATION)
+        & fields["well"].isin(TAXOL_CONTROL_WELLS)
+    )
+
+
+def benchmark_fields(image_csv: str | Path | None = None, moa_csv: str | Path | None = None) -> pd.DataFrame:
+    """The annotated benchmark fields: 103 treatments plus DMSO controls, taxol control wells removed.
+
+    Adds ``is_control`` (True for DMSO), which is never a query or a neighbour, only the normalisation reference.
+    """
+    fields = field_table(image_csv, moa_csv)
+    annotated = fields[fields["moa"].notna() & ~is_taxol_control(fields)].copy()
+    annotated["is_control"] = annotated["compound"] == DMSO
+    return annotated.reset_index(drop=True)
+
+
+def treatments(moa_csv: str | Path | None = None) -> pd.DataFrame:
+    """The benchmark's treatments (compound, concentration, moa), DMSO excluded: 103 rows on the real data."""
+    moa = read_moa_csv(moa_csv)
+    return (
+        moa[moa["compound"] != DMSO].sort_values(["moa", "compound", "concentration"]).reset_index(drop=True)
+    )
+
+
+def channel_file_paths(fields: pd.DataFrame, root: str | Path) -> dict[str, list[Path]]:
+    """Absolute file path of each field for each channel, exactly as the table names them."""
+    root = Path(root)
+    return {
+        channel: [
+            root / folder / name
+            for folder, name in zip(
+                fields[f"path_{channel.lower()}"], fields[f"file_{channel.lower()}"], strict=True
+            )
+        ]
+        for channel in CHANNELS
+    }
