@@ -1,0 +1,42 @@
+"""Which dataset a directory holds — the synthetic stand-in or real BBBC021 — and a banner that says so.
+
+Every notebook prints this banner near its top and records the dataset kind in its metrics, so no number from
+the stand-in is ever mistaken for a BBBC021 result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from cellclr_lib.data.metadata import IMAGE_CSV_NAME
+from cellclr_lib.errors import CellclrError
+
+SYNTHETIC_MARKER = "synthetic.json"
+DatasetKind = Literal["synthetic", "bbbc021"]
+
+
+def dataset_kind(root: str | Path) -> DatasetKind:
+    """``"synthetic"`` when ``root`` holds the generator's ``synthetic.json``, else ``"bbbc021"``."""
+    root = Path(root)
+    if not (root / IMAGE_CSV_NAME).is_file():
+        raise CellclrError(
+            f"no {IMAGE_CSV_NAME} here: not a BBBC021-format dataset",
+            path=root,
+            fix="run `cellclr synth --out DIR` (stand-in) or `cellclr download --out DIR` (real data)",
+        )
+    return "synthetic" if (root / SYNTHETIC_MARKER).is_file() else "bbbc021"
+
+
+def dataset_banner(root: str | Path) -> str:
+    """A Markdown banner naming the dataset a notebook runs on (and the stand-in's preset and seed)."""
+    root = Path(root)
+    if dataset_kind(root) == "bbbc021":
+        return f"**Dataset: real BBBC021** (`{root}`)."
+    info = json.loads((root / SYNTHETIC_MARKER).read_text())
+    return (
+        f"**Dataset: the synthetic stand-in** (preset `{info.get('preset')}`, seed {info.get('seed')}, "
+        f"`{root}`). It has BBBC021's layout and metadata but simulated cells: numbers here are not BBBC021 "
+        "results and are not comparable with published ones."
+    )
