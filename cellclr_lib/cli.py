@@ -1,4 +1,4 @@
-"""The ``cellclr`` command line: one subcommand per step of the pipeline.
+"""The cellclr command line: one subcommand per step of the pipeline.
 
 Each subcommand lives in the module that does the work, which exposes two functions:
 ``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported only when their command runs, so
