@@ -11,29 +11,12 @@ per-image pipeline. Also times kornia's ``AugmentationSequential`` with the equi
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import torch
 
 from cellclr_lib.augment import PRESETS, Augmenter, preset, reference_transform
-
-
-def best_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Fastest of ``repeats`` runs of each pipeline after one warm-up, the pipelines taking turns.
-
-    Interleaving exposes every pipeline to the same background load; load only ever adds time, so the minimum
-    is the fairest estimate.
-    """
-    best = dict.fromkeys(runs, float("inf"))
-    for run in runs.values():
-        run()
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+from cellclr_lib.timing import best_seconds
 
 
 def kornia_paper_early(size: int) -> Callable[[torch.Tensor], torch.Tensor]:
