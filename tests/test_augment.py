@@ -189,3 +189,17 @@ def test_cpu_chunks_continue_one_random_stream(monkeypatch):
     assert views.shape == (8, 3, SIZE, SIZE)
     assert torch.equal(views, augmenter(x, seeded(5)))
     assert torch.equal(views[:3], augmenter(x[:3], seeded(5)))  # the first chunk is the batch of 3
+
+
+def test_operations_gallery_shows_each_operation_alone() -> None:
+    from cellclr_lib.plots.augment import operations_gallery, single_operations
+
+    crop = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    operations = single_operations(32)
+    fig = operations_gallery(crop, k=3)
+    assert len(fig.axes) == len(operations) * 4
+    assert [ax.get_ylabel() for ax in fig.axes[::4]] == list(operations)
+    flips_only = Augmenter(operations["flips + 90° rotations"])(crop[None].expand(8, -1, -1, -1))
+    expected = crop.float() / 255
+    for view in flips_only:  # every view is a rotation/flip of the crop: same pixels, same sum
+        assert torch.isclose(view.sum(), expected.sum(), rtol=1e-5)
