@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.data.metadata import normalize_concentration, read_moa_csv
+from cellclr_lib.data.metadata import normalize_concentration, read_csv_text, read_moa_csv
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.features import read_feature_set
 from cellclr_lib.io import atomic_path, write_json_atomic
@@ -276,16 +276,16 @@ def canonicalize_columns(table: pd.DataFrame) -> pd.DataFrame:
 def read_table(path: str | Path) -> pd.DataFrame:
     """A CSV or parquet table with canonical column names; CellclrError naming the file if unreadable."""
     path = Path(path)
+    if path.suffix not in {".parquet", ".pq"}:
+        return canonicalize_columns(read_csv_text(path))
     if not path.is_file():
         raise CellclrError(
             "file not found", path=path, fix="pass an existing CSV/parquet table or feature-set directory"
         )
     try:
-        table = pd.read_parquet(path) if path.suffix in {".parquet", ".pq"} else pd.read_csv(path)
+        table = pd.read_parquet(path)
     except (OSError, ValueError) as err:
-        raise CellclrError(
-            f"cannot read table ({err})", path=path, fix="pass a valid CSV or parquet file"
-        ) from err
+        raise CellclrError(f"cannot read table ({err})", path=path, fix="pass a valid parquet file") from err
     return canonicalize_columns(table)
 
 

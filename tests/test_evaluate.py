@@ -321,3 +321,14 @@ def test_detect_level() -> None:
     images = pd.concat([table.assign(site=1), table.assign(site=2)])
     assert detect_level(images) == "image"
     assert detect_level(pd.concat([images, images])) == "cell"
+
+
+def test_profile_tables_with_cr_only_line_endings_are_read(tmp_path) -> None:
+    from cellclr_lib.evaluate import read_table
+
+    table = tmp_path / "profiles.csv"
+    table.write_bytes(
+        b"Image_Metadata_Plate,compound,concentration,f1\rWeek1_1,taxol,0.3,1.5\rWeek1_1,DMSO,0,2.5"
+    )
+    read = read_table(table)
+    assert list(read["plate"]) == ["Week1_1", "Week1_1"] and list(read["f1"]) == [1.5, 2.5]

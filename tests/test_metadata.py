@@ -124,7 +124,7 @@ def test_missing_columns_are_named_with_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_and_empty_files_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(CellclrError, match="metadata file not found"):
+    with pytest.raises(CellclrError, match="file not found"):
         metadata.read_image_csv(tmp_path / "nope.csv")
     empty = tmp_path / "empty.csv"
     empty.write_text("\n")

@@ -82,17 +82,14 @@ def normalize_concentration(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="raise").astype(float).round(6)
 
 
-def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Read a metadata CSV whatever its quoting and line endings, renamed to canonical ``columns``.
-
-    Raises :class:`CellclrError` naming the file when it is missing, unreadable, or lacks columns.
-    """
+def read_csv_text(path: str | Path, **read_csv_options: object) -> pd.DataFrame:
+    """Read any CSV whatever its line endings (LF, CRLF, CR-only) or BOM; clear errors naming the file."""
     path = Path(path)
     if not path.is_file():
         raise CellclrError(
-            "metadata file not found",
+            "file not found",
             path=path,
-            fix="pass the right path, run `cellclr download --metadata-only`, or omit it to use the shipped copy",
+            fix="pass the right path; for metadata run `cellclr download --metadata-only` or omit it",
         )
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -102,9 +99,18 @@ def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd
     if not text.strip():
         raise CellclrError("file is empty", path=path, fix="re-download the file")
     try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.ParserError as err:
+        return pd.read_csv(io.StringIO(text), **read_csv_options)
+    except (pd.errors.ParserError, ValueError) as err:
         raise CellclrError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
+
+
+def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Read a metadata CSV whatever its quoting and line endings, renamed to canonical ``columns``.
+
+    Raises :class:`CellclrError` naming the file when it is missing, unreadable, or lacks columns.
+    """
+    path = Path(path)
+    table = read_csv_text(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     table.columns = [str(c).strip() for c in table.columns]
     renames: dict[str, str] = {}
     missing: list[str] = []
