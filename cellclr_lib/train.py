@@ -1,0 +1,496 @@
+"""SimCLR training loop: CPU, one GPU, or several under ``torchrun`` (DDP).
+
+One step: uint8 crops ``(B, 3, S, S)`` → device → two augmented views (on the device,
+:mod:`cellclr_lib.augment`) → ``z`` for both views in one forward pass → NT-Xent (:mod:`cellclr_lib.losses`,
+negatives from every rank) → backward → optimiser step → learning-rate step.
+
+Choices, and why:
+
+* **Batch size is global.** ``batch_size`` is the number of cells whose views are contrasted together; under
+  DDP each of the ``W`` ranks loads ``batch_size / W`` and the loss gathers the projections of all ranks, so
+  one config gives the same loss on 1 or 8 GPUs.
+* **Schedule per iteration.** Linear warm-up over ``warmup_epochs`` then cosine decay to
+  ``min_lr_ratio · lr`` at the last step, stepped after every optimiser step:
+  ``lr(t) = lr · t/T_w`` for ``t < T_w``, else ``lr · (r + (1 − r)(1 + cos(π (t − T_w)/(T − T_w)))/2)``.
+  (The authors' code stepped a per-iteration cosine once per epoch — a quirk not copied.)
+* **Optimisers.** Adam (the paper: lr 3e-4, weight decay 1e-5, batch 256) or AdamW. LARS is not offered: it
+  matters for batches of thousands (SimCLR's 4096) that a 1-NN MoA benchmark of ~100 treatments never
+  needs, and Adam is what the paper used.
+* **Precision.** On CUDA: autocast to bf16 (fp16 with a ``GradScaler`` where bf16 is unsupported) and
+  channels-last memory; on CPU: float32 (neither helped on CPU). The loss is always computed in float32.
+* **Exact resume.** Checkpoints (:mod:`cellclr_lib.checkpoint`) are written at the end of every epoch
+  (``last.pt``, plus ``epoch_XXXX.pt`` every ``checkpoint_every`` epochs) with every random state, so
+  ``--resume`` continues bit for bit (tested on CPU: 2 + 2 epochs equal 4).
+* **NaN guard.** A non-finite loss stops the run with a :class:`~cellclr_lib.errors.CellclrError` before
+  anything is written, so the last checkpoint stays the last good state.
+
+Run directory: ``config.json``, ``metrics.csv`` (one row per step: ``step, epoch, loss, accuracy, lr,
+images_per_s, elapsed_s``), ``checkpoints/``, and ``tensorboard/`` when TensorBoard is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from cellclr_lib import __version__
+from cellclr_lib.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cellclr_lib.distributed import DistInfo, all_reduce_mean, barrier, gather_objects, init_from_env
+from cellclr_lib.errors import CellclrError
+from cellclr_lib.io import write_json_atomic, write_table_atomic
+from cellclr_lib.losses import nt_xent
+from cellclr_lib.models import ARCHS, build_model
+
+METRICS = "metrics.csv"
+CONFIG = "config.json"
+CHECKPOINTS = "checkpoints"
+METRIC_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "images_per_s", "elapsed_s")
+#: fields that may differ between a run and its resumption (they do not change the computation)
+_RESUMABLE_CHANGES = {"epochs", "stop_after_epochs", "resume", "progress", "num_workers", "checkpoint_every"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json`` in the run directory).
+
+    Attributes:
+        out: run directory (created).
+        store: crop store path (ignored when a loader is passed to :func:`train`).
+        arch: encoder (``resnet18``, ``resnet34``, ``resnet50``).
+        pretrained: start from ImageNet weights (the paper does); random init with a warning when offline.
+        small_input: 3×3 stride-1 stem without max-pool (None: yes unless ``pretrained``).
+        projection_dim: output of the projection head (None: 128 for resnet18/34, 256 for resnet50).
+        augment: augmentation preset (``paper_early``, ``paper_final``, ``microscopy``).
+        size: side of the views in pixels (None: the crop size).
+        epochs, batch_size: passes over the data; global batch (all ranks together).
+        optimizer: ``adam`` or ``adamw``; lr, weight_decay: its parameters.
+        warmup_epochs: linear warm-up length (fractions allowed); min_lr_ratio: final lr / lr.
+        temperature: NT-Xent τ.
+        sampling: ``random`` or ``plate`` (every batch from one plate: batch-aware negatives).
+        seed: seeds weights, sampling and augmentations.
+        num_workers: DataLoader worker processes.
+        device: ``cpu``, ``cuda``, ``cuda:1`` or None (CUDA if available).
+        amp: ``auto`` (bf16/fp16 on CUDA, off on CPU), ``bf16``, ``fp16`` or ``off``.
+        checkpoint_every: also keep ``epoch_XXXX.pt`` every this many epochs (0: only ``last.pt``).
+        stop_after_epochs: stop this invocation after that many epochs (resume later with ``resume``),
+            without changing the schedule — for time-limited sessions.
+        resume: continue from ``checkpoints/last.pt`` if present.
+        progress: show tqdm progress bars (rank 0).
+    """
+
+    out: str = "runs/simclr"
+    store: str | None = None
+    arch: str = "resnet18"
+    pretrained: bool = False
+    small_input: bool | None = None
+    projection_dim: int | None = None
+    augment: str = "microscopy"
+    size: int | None = None
+    epochs: int = 100
+    batch_size: int = 256
+    optimizer: str = "adam"
+    lr: float = 3e-4
+    weight_decay: float = 1e-5
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.0
+    temperature: float = 0.1
+    sampling: str = "random"
+    seed: int = 0
+    num_workers: int = 0
+    device: str | None = None
+    amp: str = "auto"
+    checkpoint_every: int = 10
+    stop_after_epochs: int | None = None
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.optimizer in ("adam", "adamw"), f"optimizer must be adam or adamw, got {self.optimizer!r}"),
+            (
+                self.sampling in ("random", "plate"),
+                f"sampling must be random or plate, got {self.sampling!r}",
+            ),
+            (
+                self.amp in ("auto", "bf16", "fp16", "off"),
+                f"amp must be auto, bf16, fp16 or off, got {self.amp!r}",
+            ),
+            (self.epochs >= 1 and self.batch_size >= 2, "epochs must be ≥ 1 and batch_size ≥ 2"),
+            (self.lr > 0 and self.temperature > 0, "lr and temperature must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CellclrError(message, fix="see `cellclr train --help`")
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> float:
+    """Multiplier of the base lr after ``step`` optimiser steps: linear warm-up, then cosine (module docstring)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or amp == "off":
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def _make_augmenter(name: str, size: int) -> Any:
+    """The one seam to :mod:`cellclr_lib.augment`: an object with ``two_views(batch, generator)``."""
+    from cellclr_lib.augment import Augmenter
+
+    return Augmenter(name, size=size)
+
+
+def _set_epoch(loader: Iterable, epoch: int) -> None:
+    """Tell a (distributed) sampler which epoch's order to use, as ``DistributedSampler`` expects."""
+    for sampler in (getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+            return
+
+
+def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, int]:
+    from cellclr_lib.data.loading import make_loader
+    from cellclr_lib.data.store import CropStore
+
+    if config.store is None:
+        raise CellclrError("no crop store given", fix="pass --store DIR (written by `cellclr prep`)")
+    if config.batch_size % dist_info.world_size:
+        raise CellclrError(
+            f"batch_size {config.batch_size} is not divisible by the {dist_info.world_size} processes",
+            fix="choose a batch size that is a multiple of --nproc_per_node",
+        )
+    store = CropStore.open(config.store)
+    loader = make_loader(
+        store,
+        config.batch_size // dist_info.world_size,
+        sampling=config.sampling,
+        seed=config.seed,
+        num_workers=config.num_workers,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
+        pin_memory=dist_info.device.type == "cuda",
+    )
+    return loader, store.crop_size
+
+
+def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
+    saved = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    diffs = [
+        f"{k}: {saved.get(k)!r} → {v!r}"
+        for k, v in dataclasses.asdict(config).items()
+        if k not in _RESUMABLE_CHANGES and k in saved and saved[k] != v
+    ]
+    if diffs:
+        raise CellclrError(
+            "cannot resume with different settings: " + "; ".join(diffs),
+            path=run_dir / CONFIG,
+            fix="resume with the run's own settings, or start a new run with another --out",
+        )
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop metric rows after ``step`` (written after the checkpoint we resume from)."""
+    if path.is_file():
+        table = pd.read_csv(path)
+        write_table_atomic(path, table[table["step"] <= step])
+
+
+def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = None) -> Path:
+    """Train SimCLR and return the run directory (see the module docstring for what it holds).
+
+    ``store_or_loader``: a crop store path, or any iterable of ``(uint8 crops (B, 3, S, S), index)``
+    batches (a DataLoader; under DDP the caller shards it); None uses ``config.store``.
+    """
+    dist_info = init_from_env(config.device)
+    device = dist_info.device
+    run_dir = Path(config.out)
+    ckpt_dir = run_dir / CHECKPOINTS
+    if isinstance(store_or_loader, (str, Path)):
+        config = dataclasses.replace(config, store=str(store_or_loader))
+        store_or_loader = None
+    if store_or_loader is None:
+        loader, crop_size = _store_loader(config, dist_info)
+    else:
+        loader, crop_size = store_or_loader, None
+
+    resume_state = None
+    if (ckpt_dir / LAST).is_file():
+        if not config.resume:
+            raise CellclrError(
+                "this run directory already holds a trained run",
+                path=run_dir,
+                fix="pass --resume to continue it, or choose another --out",
+            )
+        _check_resumable(run_dir, config)
+        resume_state = load_checkpoint(ckpt_dir / LAST, map_location="cpu")
+
+    random.seed(config.seed)
+    np.random.seed(config.seed)  # noqa: NPY002 — seeds the global state that third-party code may use
+    torch.manual_seed(config.seed)
+    model = build_model(
+        config.arch,
+        pretrained=config.pretrained,
+        small_input=config.small_input,
+        projection_dim=config.projection_dim,
+    ).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if dist_info.world_size > 1:
+        if device.type == "cuda":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the global batch
+        net = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    opt_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    optimizer = opt_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = len(loader)  # type: ignore[arg-type]
+    total_steps = config.epochs * steps_per_epoch
+    warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total_steps, warmup_steps, config.min_lr_ratio)
+    )
+    amp_dtype = _autocast_dtype(config.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    generator = torch.Generator().manual_seed(config.seed * 1000 + dist_info.rank)
+
+    start_epoch, step = 0, 0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        scaler.load_state_dict(resume_state["scaler"])
+        if len(resume_state["rng"]) != dist_info.world_size:
+            raise CellclrError(
+                f"the run was trained with {len(resume_state['rng'])} process(es), not {dist_info.world_size}",
+                path=ckpt_dir / LAST,
+                fix="resume with the same number of processes (torchrun --nproc_per_node)",
+            )
+        set_rng_state(resume_state["rng"][dist_info.rank], generator)
+        start_epoch, step = resume_state["epoch"], resume_state["step"]
+        if dist_info.is_main:
+            _trim_metrics(run_dir / METRICS, step)
+    elif dist_info.is_main:
+        (run_dir / METRICS).unlink(missing_ok=True)  # rows of an attempt that never reached a checkpoint
+        write_json_atomic(
+            run_dir / CONFIG,
+            {
+                **dataclasses.asdict(config),
+                "world_size": dist_info.world_size,
+                "library_version": __version__,
+            },
+        )
+
+    size = config.size or crop_size
+    augmenter = _make_augmenter(config.augment, size) if size else None
+    model_config = {
+        "arch": config.arch,
+        "small_input": config.small_input if config.small_input is not None else not config.pretrained,
+        "projection_dim": model.projection_dim,
+        "dim": model.dim,
+        "input_size": size,
+    }
+    end_epoch = (
+        config.epochs
+        if config.stop_after_epochs is None
+        else min(config.epochs, start_epoch + config.stop_after_epochs)
+    )
+    started = time.perf_counter()
+    metrics_file = run_dir / METRICS
+    tensorboard = _tensorboard_writer(run_dir) if dist_info.is_main else None
+    for epoch in range(start_epoch, end_epoch):
+        _set_epoch(loader, epoch)
+        net.train()
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="batch",
+            disable=not (config.progress and dist_info.is_main),
+            leave=False,
+        )
+        rows = []
+        tick = time.perf_counter()  # a step's time includes waiting for its batch
+        for crops, _ in bar:
+            x = crops.to(device, non_blocking=True)
+            if augmenter is None:
+                size = model_config["input_size"] = int(x.shape[-1])
+                augmenter = _make_augmenter(config.augment, size)
+            views = torch.cat(augmenter.two_views(x, generator))
+            if channels_last:
+                views = views.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                _, z = net(views)
+            loss, accuracy = nt_xent(*z.chunk(2), temperature=config.temperature)
+            logged = all_reduce_mean(torch.stack([loss.detach(), accuracy]))
+            if not torch.isfinite(logged[0]):
+                raise CellclrError(
+                    f"loss became {logged[0].item()} at step {step + 1} (epoch {epoch + 1}); training stopped",
+                    path=ckpt_dir / LAST,
+                    fix="the last good state is this checkpoint: lower --lr, use --amp off or bf16, and rerun "
+                    "from it with --resume",
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            step += 1
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            images = len(crops) * dist_info.world_size
+            seconds, tick = time.perf_counter() - tick, time.perf_counter()
+            loss_value, acc_value = logged.tolist()
+            rows.append(
+                (
+                    step,
+                    epoch + 1,
+                    loss_value,
+                    acc_value,
+                    lr,
+                    images / max(seconds, 1e-9),
+                    time.perf_counter() - started,
+                )
+            )
+            bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{acc_value:.3f}")
+        rngs = gather_objects(rng_state(generator))  # every rank's random states, for exact resumption
+        if dist_info.is_main:
+            _append_metrics(metrics_file, rows)
+            if tensorboard is not None:
+                for row in rows:
+                    for name, value in zip(METRIC_COLUMNS[2:6], row[2:6], strict=True):
+                        tensorboard.add_scalar(f"train/{name}", value, row[0])
+                tensorboard.flush()
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rngs,
+                "epoch": epoch + 1,
+                "step": step,
+                "model_config": model_config,
+                "config": dataclasses.asdict(config),
+                "library_version": __version__,
+            }
+            save_checkpoint(ckpt_dir / LAST, state)
+            if config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0:
+                save_checkpoint(ckpt_dir / f"epoch_{epoch + 1:04d}.pt", state)
+    if tensorboard is not None:
+        tensorboard.close()
+    barrier()  # no rank returns (and, say, resumes) before rank 0 has written the last checkpoint
+    return run_dir
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    """A TensorBoard writer into ``RUN/tensorboard`` when the ``tensorboard`` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # optional: metrics.csv holds the same numbers
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _append_metrics(path: Path, rows: list[tuple]) -> None:
+    """Append one epoch's rows (header on creation). Rows after the last checkpoint are trimmed on resume."""
+    new = not path.is_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(METRIC_COLUMNS)
+        writer.writerows(rows)
+
+
+def read_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """The run's ``metrics.csv`` as a table (one row per optimiser step)."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        raise CellclrError(
+            "no metrics.csv in this run directory", path=run_dir, fix="train first with `cellclr train`"
+        )
+    return pd.read_csv(path)
+
+
+_HELP = {
+    "out": "run directory (config.json, metrics.csv, checkpoints/)",
+    "store": "crop store directory written by `cellclr prep`",
+    "arch": "encoder architecture",
+    "pretrained": "start from ImageNet weights (the paper does); random init with a warning if they cannot be loaded",
+    "small_input": "3x3 stride-1 stem without max-pool for small crops (default: on unless --pretrained)",
+    "projection_dim": "projection head output size (default: 128 for resnet18/34, 256 for resnet50)",
+    "augment": "augmentation preset: paper_early, paper_final or microscopy",
+    "size": "side of the augmented views in pixels (default: the store's crop size)",
+    "epochs": "passes over the data (the cosine schedule ends after the last)",
+    "batch_size": "global batch size: cells contrasted together, split over the DDP processes",
+    "optimizer": "adam (the paper) or adamw",
+    "lr": "peak learning rate (the paper: 3e-4)",
+    "weight_decay": "weight decay (the paper: 1e-5)",
+    "warmup_epochs": "linear warm-up length in epochs (fractions allowed)",
+    "min_lr_ratio": "final learning rate as a fraction of --lr",
+    "temperature": "NT-Xent temperature tau (the paper: 0.1)",
+    "sampling": "random batches, or plate: every batch from one plate (batch-aware negatives)",
+    "seed": "seed of weights, sampling and augmentations",
+    "num_workers": "DataLoader worker processes",
+    "device": "cpu, cuda or cuda:N (default: CUDA if available; under torchrun cuda:LOCAL_RANK)",
+    "amp": "mixed precision on CUDA: auto (bf16, else fp16), bf16, fp16 or off; CPU always float32",
+    "checkpoint_every": "also keep checkpoints/epoch_XXXX.pt every N epochs (0: only last.pt)",
+    "stop_after_epochs": "stop this invocation after N epochs without changing the schedule; continue with --resume",
+    "resume": "continue from OUT/checkpoints/last.pt exactly where it stopped",
+    "progress": "show progress bars",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cellclr train``: one per :class:`TrainConfig` field."""
+    parser.epilog = "Multi-GPU: torchrun --nproc_per_node N -m cellclr_lib.train --store STORE --out RUN ..."
+    defaults = TrainConfig()
+    choices = {"arch": ARCHS, "optimizer": ("adam", "adamw"), "sampling": ("random", "plate"),
+               "amp": ("auto", "bf16", "fp16", "off"), "augment": ("paper_early", "paper_final", "microscopy")}  # fmt: skip
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        help_text = f"{_HELP[field.name]} (default: {default})"
+        if field.type in ("bool", "bool | None"):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            continue
+        kind = {"int": int, "int | None": int, "float": float}.get(str(field.type), str)
+        parser.add_argument(flag, type=kind, default=default, choices=choices.get(field.name), help=help_text)
+
+
+def main(args: argparse.Namespace) -> int:
+    """``cellclr train``: build the config from the options and train."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    run_dir = train(config)
+    print(f"trained: {run_dir / CHECKPOINTS / LAST}")
+    return 0
+
+
+if __name__ == "__main__":  # torchrun --nproc_per_node N -m cellclr_lib.train ...
+    _parser = argparse.ArgumentParser(prog="cellclr_lib.train", description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    raise SystemExit(main(_parser.parse_args()))
