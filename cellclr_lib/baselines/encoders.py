@@ -1,0 +1,101 @@
+"""Untrained-encoder baselines: the SimCLR encoder with random weights, and with ImageNet weights.
+
+Both answer "how much of the result is the architecture (or generic natural-image features) rather than
+contrastive training on cells?":
+
+* ``random`` — :func:`cellclr_lib.models.build_encoder` with ``pretrained=False`` (seeded), embedded exactly
+  as SimCLR checkpoints are (:func:`cellclr_lib.embed.embed_crops`). Random convolutional features are a
+  surprisingly strong floor for 1-NN matching.
+* ``imagenet`` — the same encoder initialised from ImageNet weights and not trained further (the paper's
+  SimCLR starts from these). The weights come from torchvision's download cache; without them (offline and
+  never downloaded) :func:`imagenet_feature_set` raises :class:`PretrainedWeightsUnavailable` instead of
+  silently returning random features, and ``cellclr baseline imagenet`` prints why and exits 0 writing
+  nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cellclr_lib.errors import CellclrError
+from cellclr_lib.features import FeatureSet
+
+
+class PretrainedWeightsUnavailable(CellclrError):
+    """ImageNet weights could not be loaded (offline and not cached): the ``imagenet`` baseline is skipped."""
+
+
+def encoder_features(
+    crops: np.ndarray,
+    *,
+    arch: str = "resnet18",
+    pretrained: bool = False,
+    small_input: bool | None = None,
+    size: int | None = None,
+    batch_size: int = 256,
+    device: str | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Embed uint8 crops ``(N, 3, S, S)`` with an untrained (``pretrained=False``) or ImageNet encoder.
+
+    ``small_input`` is :func:`~cellclr_lib.models.build_encoder`'s (``None``: its default, the small-crop stem
+    for random weights and the original stem for ImageNet ones). ``size`` resizes crops first (antialiased
+    bilinear; ``None`` keeps S). Raises :class:`PretrainedWeightsUnavailable` when ``pretrained`` weights
+    cannot be loaded.
+    """
+    from cellclr_lib.models import build_encoder
+
+    torch.manual_seed(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encoder, _ = build_encoder(arch, pretrained=pretrained, small_input=small_input)
+    for warning in caught:  # offline, build_encoder warns and keeps random weights: not this baseline
+        if pretrained and "ImageNet weights" in str(warning.message):
+            raise PretrainedWeightsUnavailable(str(warning.message))  # it says why and how to fix it
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    from cellclr_lib.embed import embed_crops  # the embedding loop SimCLR checkpoints go through
+
+    return embed_crops(encoder, crops, batch_size, device, size=size)
+
+
+def random_feature_set(
+    crops: np.ndarray,
+    cells: pd.DataFrame,
+    *,
+    arch: str = "resnet18",
+    small_input: bool | None = None,
+    size: int | None = None,
+    batch_size: int = 256,
+    device: str | None = None,
+    seed: int = 0,
+) -> FeatureSet:
+    """Features of the encoder with random (seeded) weights."""
+    features = encoder_features(crops, arch=arch, pretrained=False, small_input=small_input, size=size,
+                                batch_size=batch_size, device=device, seed=seed)  # fmt: skip
+    info = {"method": "random", "parameters": {"arch": arch, "small_input": small_input,
+                                               "crop_size": size or int(crops.shape[-1]), "seed": seed}}  # fmt: skip
+    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)
+
+
+def imagenet_feature_set(
+    crops: np.ndarray,
+    cells: pd.DataFrame,
+    *,
+    arch: str = "resnet18",
+    small_input: bool | None = None,
+    size: int | None = None,
+    batch_size: int = 256,
+    device: str | None = None,
+) -> FeatureSet:
+    """Features of the ImageNet-initialised encoder; raises :class:`PretrainedWeightsUnavailable` offline."""
+    features = encoder_features(crops, arch=arch, pretrained=True, small_input=small_input, size=size,
+                                batch_size=batch_size, device=device)  # fmt: skip
+    info = {
+        "method": "imagenet",
+        "parameters": {"arch": arch, "small_input": small_input, "crop_size": size or int(crops.shape[-1])},
+    }
+    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)

@@ -1,0 +1,100 @@
+"""The one small training loop shared by the trained baselines (weakly supervised classifier, VAE).
+
+These are baselines, not the method under study: no checkpoints, no schedules, no distributed training —
+Adam over shuffled minibatches for a few epochs, deterministic from a seed, on whatever device is given.
+Crops stay uint8 (a memmapped store is fine) until a minibatch is moved to the device, where it becomes
+float in [0, 1] and, optionally, is resized and augmented — the same conversion and resize as
+:func:`cellclr_lib.embed.embed_crops`, which embeds the trained models afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+#: ``loss_fn(model, inputs, indices) -> scalar loss``; ``indices`` are the minibatch's rows of the crops.
+LossFn = Callable[[nn.Module, torch.Tensor, np.ndarray], torch.Tensor]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as given, else CUDA when available, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Float images ``(B, C, S, S)`` resized to ``size`` x ``size`` (antialiased bilinear); ``None`` = as is."""
+    if size is None or size == x.shape[-1]:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def to_input(crops: np.ndarray | torch.Tensor, device: torch.device, size: int | None = None) -> torch.Tensor:
+    """uint8 ``(B, 3, S, S)`` → float ``(B, 3, size, size)`` in [0, 1] on ``device``."""
+    if isinstance(crops, np.ndarray):
+        crops = torch.from_numpy(np.array(crops))  # a writable copy: store memmaps are read-only
+    x = crops.to(device, non_blocking=True).float().div_(255.0)
+    return resize(x, size)
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    crops: np.ndarray,
+    *,
+    indices: np.ndarray | None = None,
+    epochs: int = 5,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    size: int | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    desc: str = "training",
+    progress: bool = True,
+) -> list[float]:
+    """Train ``model`` in place with Adam on minibatches of ``crops[indices]``; return the loss of every step.
+
+    Each epoch visits the rows in a fresh random order (a smaller last batch included), so the result
+    depends only on ``seed`` (and the device's arithmetic).
+    """
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(crops)) if indices is None else np.asarray(indices)
+    if len(rows) == 0:
+        raise ValueError("no crops to train on")
+    model.to(device).train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = -(-len(rows) // batch_size)
+    losses: list[float] = []
+    with tqdm(total=epochs * steps_per_epoch, desc=desc, unit="step", disable=not progress) as bar:
+        for _ in range(epochs):
+            order = rng.permutation(rows)
+            for start in range(0, len(order), batch_size):
+                batch = np.sort(order[start : start + batch_size])  # sorted reads are kinder to a memmap
+                x = to_input(crops[batch], device, size)
+                if augment is not None:
+                    x = augment(x)
+                loss = loss_fn(model, x, batch)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                losses.append(float(loss.detach()))
+                bar.update()
+                bar.set_postfix(loss=f"{losses[-1]:.4g}")
+    model.eval()
+    return losses
+
+
+def training_rows(n: int, max_cells: int | None, seed: int = 0) -> np.ndarray:
+    """All ``n`` rows, or a seeded random subset of ``max_cells`` of them (sorted) to train faster."""
+    if max_cells is None or max_cells >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
