@@ -144,3 +144,9 @@ def test_channel_file_paths_follow_the_table(fields: pd.DataFrame, tmp_path: Pat
     paths = metadata.channel_file_paths(row, tmp_path)
     assert set(paths) == {"DAPI", "Tubulin", "Actin"}
     assert paths["Actin"][0] == tmp_path / row["path_actin"].iloc[0] / row["file_actin"].iloc[0]
+
+
+def test_field_ids_are_unique_where_image_numbers_are_not(fields: pd.DataFrame) -> None:
+    assert not fields["image_number"].is_unique
+    assert fields["field_id"].is_unique
+    assert fields["file_dapi"].is_unique

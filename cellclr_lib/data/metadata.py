@@ -62,7 +62,7 @@ MOA_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: the column order of :func:`field_table`.
 FIELD_COLUMNS = [
-    "image_number", "plate", "batch", "well", "site", "replicate", "compound", "concentration", "moa",
+    "field_id", "table_number", "image_number", "plate", "batch", "well", "site", "replicate", "compound", "concentration", "moa",
     "path_dapi", "file_dapi", "path_tubulin", "file_tubulin", "path_actin", "file_actin",
 ]  # fmt: skip
 
@@ -156,10 +156,18 @@ def field_table(image_csv: str | Path | None = None, moa_csv: str | Path | None 
     fields = read_image_csv(image_csv)
     moa = read_moa_csv(moa_csv)
     fields["batch"] = fields["plate"].map(batch_of)
+    fields["field_id"] = field_ids(fields)
     site = fields["file_dapi"].str.extract(r"_s(\d+)_w", expand=False)
     fields["site"] = pd.to_numeric(site, errors="coerce").astype("Int64")
     fields = fields.merge(moa, on=["compound", "concentration"], how="left", validate="many_to_one")
     return fields[FIELD_COLUMNS]
+
+
+def field_ids(fields: pd.DataFrame) -> pd.Series:
+    """A unique integer per field: ``ImageNumber`` repeats across the CSV's tables, ``(table, image)`` does not."""
+    return (fields["table_number"].astype("int64") * 100_000 + fields["image_number"].astype("int64")).rename(
+        "field_id"
+    )
 
 
 def is_taxol_control(fields: pd.DataFrame) -> pd.Series:

@@ -1,0 +1,428 @@
+"""The synthetic BBBC021 stand-in: BBBC021's exact on-disk format with simulated cells.
+
+The real BBBC021 is ~40 GB; tests, CI and the book's default run need something small that still exercises the
+*real* loading path. So the stand-in is a subset of the real metadata — real plates, wells, compounds,
+concentrations, MoAs and file names with their UUIDs, the CSV lines copied verbatim — with simulated images:
+
+- ``WeekN/WeekN_#####/<file>.tif``: one 2-D uint16 TIFF per channel (w1 DAPI, w2 Tubulin, w4 Actin), named
+  exactly as the real ``BBBC021_v1_image.csv`` names them (so both real name forms occur: Week4's files have no
+  ``WeekN_..._`` prefix);
+- ``BBBC021_v1_image.csv`` and ``BBBC021_v1_moa.csv``: the real lines for the chosen fields and treatments;
+- ``synthetic_truth.parquet``: every true nucleus (``field_id, image_number, plate, well, site, cell_id, x, y,
+  radius, affected``), to check nucleus detection; ``synthetic.json`` (written last: it marks the set complete).
+
+Biology: every MoA moves a phenotype vector (:data:`MOA_EFFECTS`) in a plausible direction — microtubule
+destabilisers round cells and diffuse tubulin, stabilisers bundle it, actin disruptors trade fibres for
+aggregates, Aurora kinase inhibitors make large multinucleated cells, Eg5 inhibitors arrest cells in mitosis
+(small, round, condensed DNA), DNA damage and replication inhibitors enlarge nuclei, protein-synthesis
+inhibitors shrink and dim cells... Compounds of one MoA share its direction plus an offset of their own;
+strength grows with log concentration; a fraction of cells stays unaffected.
+
+Batch effects: per week and per plate — stain intensity per channel, background, vignetting, focus blur and
+camera noise — scaled by ``batch_effect``. They are strong enough that naive intensity profiles match
+treatments of the same week (a test measures the NSC − NSCB drop this causes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tifffile
+from tqdm.auto import tqdm
+
+from cellclr_lib import __version__
+from cellclr_lib.data import metadata
+from cellclr_lib.data.source import SYNTHETIC_MARKER
+from cellclr_lib.data.synthetic_render import (
+    PHENOTYPE,
+    PHENOTYPE_NAMES,
+    Acquisition,
+    place_cells,
+    render_field,
+)
+from cellclr_lib.errors import CellclrError
+from cellclr_lib.io import atomic_path, write_json_atomic, write_table_atomic, write_text_atomic
+
+TRUTH_FILE = "synthetic_truth.parquet"
+PARTIAL_MARKER = ".synthetic-partial.json"
+
+#: MoA -> change of the phenotype parameters at full strength (see synthetic_render.PHENOTYPE).
+MOA_EFFECTS: dict[str, dict[str, float]] = {
+    "Actin disruptors": {"actin_fibres": -0.9, "actin_puncta": 1.5, "actin_cortex": -0.5, "roundness": 0.3},
+    "Aurora kinase inhibitors": {"cell_scale": 0.45, "nucleus_scale": 0.35, "multinucleated": 0.8},
+    "Cholesterol-lowering": {"cell_scale": -0.15, "actin_cortex": 0.6, "tubulin_intensity": -0.3},
+    "DNA damage": {"nucleus_scale": 0.4, "dna_texture": 0.5, "cell_scale": 0.15},
+    "DNA replication": {"nucleus_scale": 0.3, "dna_intensity": 0.4, "actin_fibres": 0.4},
+    "Eg5 inhibitors": {"roundness": 1.0, "cell_scale": -0.35, "dna_condensed": 1.0, "tubulin_bundled": 0.4},
+    "Epithelial": {"cell_scale": 0.25, "roundness": -0.5, "actin_cortex": 0.9, "actin_fibres": -0.4},
+    "Kinase inhibitors": {"cell_scale": -0.2, "actin_fibres": 0.7, "dna_intensity": -0.2},
+    "Microtubule destabilizers": {"roundness": 0.9, "tubulin_diffuse": 1.0, "cell_scale": -0.2},
+    "Microtubule stabilizers": {"tubulin_bundled": 1.0, "tubulin_intensity": 0.6, "multinucleated": 0.3},
+    "Protein degradation": {"tubulin_intensity": -0.4, "dna_texture": 0.4, "actin_puncta": 0.6},
+    "Protein synthesis": {"cell_scale": -0.3, "brightness": -0.4, "nucleus_scale": -0.1},
+}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate; saved in ``synthetic.json`` so a rerun can tell whether the set is the same.
+
+    Attributes:
+        preset: name of the preset the config came from (informational).
+        seed: everything random derives from it (per field from ``(seed, field_id)``).
+        field_shape: (rows, columns) of every image (real BBBC021: 1024 × 1280).
+        compounds_per_moa: compounds chosen per MoA (all 12 MoAs are always present).
+        concentrations_per_compound: highest concentrations kept per compound (the strongest phenotypes).
+        replicates: wells per treatment (each on another real plate of the compound's week).
+        sites: fields per well (sites 1..n).
+        dmso_wells_per_plate: DMSO control wells on every chosen plate.
+        density: fraction of grid positions holding a cell (how crowded a field is).
+        batch_effect: strength of the week and plate effects (0 = none).
+        unaffected: fraction of cells a treatment leaves unchanged.
+    """
+
+    preset: str = "tiny"
+    seed: int = 0
+    field_shape: tuple[int, int] = (256, 320)
+    compounds_per_moa: int = 2
+    concentrations_per_compound: int = 2
+    replicates: int = 2
+    sites: int = 1
+    dmso_wells_per_plate: int = 1
+    density: float = 0.85
+    batch_effect: float = 1.0
+    unaffected: float = 0.15
+
+    def __post_init__(self) -> None:
+        problems = [
+            (min(self.field_shape) >= 128, f"field_shape {self.field_shape} is smaller than 128 px"),
+            (self.compounds_per_moa >= 1, "compounds_per_moa must be ≥ 1"),
+            (self.concentrations_per_compound >= 1, "concentrations_per_compound must be ≥ 1"),
+            (1 <= self.replicates <= 3, "replicates must be 1, 2 or 3 (BBBC021 has three)"),
+            (1 <= self.sites <= 4, "sites must be between 1 and 4 (BBBC021 has four per well)"),
+            (self.dmso_wells_per_plate >= 1, "dmso_wells_per_plate must be ≥ 1: DMSO is on every plate"),
+            (0 < self.density <= 1, "density must be in (0, 1]"),
+            (self.batch_effect >= 0, "batch_effect must be ≥ 0"),
+            (0 <= self.unaffected < 1, "unaffected must be in [0, 1)"),
+        ]
+        for ok, message in problems:
+            if not ok:
+                raise CellclrError(
+                    f"bad synthetic-data parameter: {message}", fix="see `cellclr synth --help`"
+                )
+
+
+PRESETS: dict[str, SynthConfig] = {
+    "tiny": SynthConfig(preset="tiny"),
+    "small": SynthConfig(
+        preset="small",
+        field_shape=(384, 512),
+        compounds_per_moa=3,
+        concentrations_per_compound=2,
+        replicates=2,
+    ),
+}
+
+
+def config_for(preset: str = "tiny", seed: int = 0, **overrides: Any) -> SynthConfig:
+    """The preset's configuration with ``seed`` and any field overridden."""
+    if preset not in PRESETS:
+        raise CellclrError(f"unknown synthetic preset {preset!r}", fix=f"use one of {', '.join(PRESETS)}")
+    unknown = set(overrides) - {f.name for f in fields(SynthConfig)}
+    if unknown:
+        raise CellclrError(f"unknown synthetic-data parameter(s) {', '.join(sorted(unknown))}")
+    if "field_shape" in overrides:
+        overrides["field_shape"] = tuple(int(v) for v in overrides["field_shape"])
+    return replace(PRESETS[preset], seed=seed, **overrides)
+
+
+# ------------------------------------------------------------------------------------------ choosing
+
+
+def _stable_rng(seed: int, *keys: str | int) -> np.random.Generator:
+    """A generator seeded from ``seed`` and text keys via CRC32: the same on every machine and process."""
+    return np.random.default_rng([seed, *(zlib.crc32(str(k).encode()) for k in keys)])
+
+
+def pick_compounds(week_of: pd.Series, k: int, rng: np.random.Generator) -> list[str]:
+    """``k`` compounds of one MoA (``week_of``: compound -> week): two from one week first, then other weeks.
+
+    Two compounds of one MoA in the same week are the batch confound BBBC021 is known for (NSC can match them
+    through the week's staining); the others give NSCB something to find. The stand-in keeps both situations.
+    """
+    by_week = {week: list(rng.permutation(sorted(c))) for week, c in week_of.groupby(week_of).groups.items()}
+    weeks = sorted(by_week, key=lambda w: (-len(by_week[w]), rng.random()))
+    picked = by_week[weeks[0]][: min(2, k)]
+    others = [c for w in weeks[1:] for c in by_week[w]] + by_week[weeks[0]][len(picked) :]
+    return picked + others[: k - len(picked)]
+
+
+def choose_fields(config: SynthConfig) -> pd.DataFrame:
+    """The real benchmark fields the stand-in renders: treatments of every MoA plus DMSO on every plate.
+
+    Compounds are drawn per MoA (seeded, :func:`pick_compounds`); a Week4 compound is always included so that both real file-name
+    forms occur. Each treatment keeps its first ``replicates`` wells (on distinct real plates).
+    """
+    bench = metadata.benchmark_fields()
+    bench = bench[bench["site"] <= config.sites]
+    treated = bench[~bench["is_control"]]
+    rng = _stable_rng(config.seed, "choose")
+    chosen: list[str] = []
+    for _, group in treated.groupby("moa", sort=True):
+        chosen += pick_compounds(group.groupby("compound")["batch"].first(), config.compounds_per_moa, rng)
+    if "Week4" not in set(treated.loc[treated["compound"].isin(chosen), "batch"]):
+        week4 = sorted(treated.loc[treated["batch"] == "Week4", "compound"].unique())
+        chosen.append(week4[0])
+    rows = treated[treated["compound"].isin(chosen)]
+    top = (
+        rows.drop_duplicates(["compound", "concentration"])
+        .sort_values(["compound", "concentration"], ascending=[True, False])
+        .groupby("compound")
+        .head(config.concentrations_per_compound)
+    )
+    rows = rows.merge(top[["compound", "concentration"]], on=["compound", "concentration"])
+    wells = rows.drop_duplicates(["compound", "concentration", "plate", "well"])
+    wells = (
+        wells.sort_values(["compound", "concentration", "plate"])
+        .groupby(["compound", "concentration"])
+        .head(config.replicates)
+    )
+    keep = rows.merge(wells[["plate", "well"]], on=["plate", "well"])
+    controls = bench[bench["is_control"] & bench["plate"].isin(keep["plate"])]
+    dmso_wells = (
+        controls.drop_duplicates(["plate", "well"])
+        .sort_values(["plate", "well"])
+        .groupby("plate")
+        .head(config.dmso_wells_per_plate)
+    )
+    dmso = controls.merge(dmso_wells[["plate", "well"]], on=["plate", "well"])
+    chosen_fields = pd.concat([keep, dmso]).sort_values("field_id").reset_index(drop=True)
+    return chosen_fields
+
+
+# ---------------------------------------------------------------------------------------- phenotypes
+
+
+def treatment_strength(concentration: float, max_concentration: float) -> float:
+    """Effect strength in [0.35, 1]: 1 at the compound's highest benchmark dose, −0.3 per decade below it."""
+    if concentration <= 0:
+        return 0.0
+    return float(np.clip(1 + 0.3 * np.log10(concentration / max_concentration), 0.35, 1.0))
+
+
+def cell_phenotypes(row: pd.Series, n: int, config: SynthConfig, rng: np.random.Generator, max_dose: float):
+    """``(n, len(PHENOTYPE))`` parameters of the cells of one field, and which cells the treatment affects."""
+    base = np.array([PHENOTYPE[name] for name in PHENOTYPE_NAMES])
+    params = np.tile(base, (n, 1)) + rng.normal(0, 0.06, (n, len(base)))
+    affected = np.zeros(n, dtype=bool)
+    if row["compound"] != metadata.DMSO:
+        direction = np.array([MOA_EFFECTS[row["moa"]].get(name, 0.0) for name in PHENOTYPE_NAMES])
+        offset = _stable_rng(config.seed, "compound", row["compound"]).normal(0, 0.12, len(base))
+        strength = treatment_strength(float(row["concentration"]), max_dose)
+        affected = rng.random(n) >= config.unaffected
+        response = rng.uniform(0.7, 1.3, n)[:, None]
+        params += affected[:, None] * strength * response * (direction + offset * (np.abs(direction) > 0))
+    low = np.zeros(len(base))
+    low[PHENOTYPE_NAMES.index("cell_scale")] = 0.5
+    low[PHENOTYPE_NAMES.index("nucleus_scale")] = 0.6
+    low[PHENOTYPE_NAMES.index("brightness")] = 0.3
+    return np.clip(params, low, None), affected
+
+
+def acquisition_for(plate: str, config: SynthConfig) -> Acquisition:
+    """Batch effects of one plate: its week's (shared by the week's plates) plus a smaller plate-own part."""
+    week = _stable_rng(config.seed, "week", metadata.batch_of(plate))
+    own = _stable_rng(config.seed, "plate", plate)
+    s = config.batch_effect
+    gain = np.exp(week.normal(0, 0.30 * s, 3) + own.normal(0, 0.08 * s, 3))
+    background = 120 + np.abs(week.normal(0, 80 * s, 3) + own.normal(0, 20 * s, 3))
+    return Acquisition(
+        gain=tuple(float(g) for g in gain),
+        background=tuple(float(b) for b in background),
+        vignetting=float(np.clip(0.15 + 0.25 * s * week.random() + 0.05 * s * own.random(), 0, 0.8)),
+        blur=float(0.3 + 1.0 * s * week.random() * 0.8 + 0.2 * s * own.random()),
+        read_noise=float(8 + 15 * s * week.random()),
+    )
+
+
+# --------------------------------------------------------------------------------------- generation
+
+
+def _render_task(task: tuple[dict, SynthConfig, float, str]) -> list[dict]:
+    """Render one field, write its three TIFFs atomically, return its true nuclei (a worker function)."""
+    row, config, max_dose, root = task
+    field_dir = Path(root) / row["path_dapi"]
+    rng = np.random.default_rng([config.seed, int(row["field_id"])])
+    centres = place_cells(config.field_shape, config.density, rng)
+    params, affected = cell_phenotypes(pd.Series(row), len(centres), config, rng, max_dose)
+    pixels, nuclei = render_field(
+        config.field_shape, centres, params, acquisition_for(row["plate"], config), rng
+    )
+    for channel, image in zip(metadata.CHANNELS, pixels, strict=True):
+        target = Path(root) / row[f"path_{channel.lower()}"] / row[f"file_{channel.lower()}"]
+        if not target.exists():
+            field_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                tifffile.imwrite(tmp, image, photometric="minisblack", metadata=None)
+    keys = {k: row[k] for k in ("field_id", "image_number", "plate", "well", "site")}
+    return [
+        {
+            **keys,
+            "cell_id": int(c),
+            "x": float(x),
+            "y": float(y),
+            "radius": float(r),
+            "affected": bool(affected[int(c)]),
+        }
+        for x, y, r, c in nuclei
+    ]
+
+
+def _csv_lines(path: Path, keep: pd.Series) -> str:
+    """The header and the lines of ``path`` where ``keep`` (aligned with its rows) is True, verbatim."""
+    lines = path.read_text().splitlines()
+    rows = [line for line, wanted in zip(lines[1:], keep, strict=True) if wanted]
+    return "\n".join([lines[0], *rows]) + "\n"
+
+
+def generate(
+    out_dir: str | Path,
+    preset: str = "tiny",
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+    **overrides: Any,
+) -> Path:
+    """Write the stand-in to ``out_dir`` (resumable: fields already written are kept); return ``out_dir``.
+
+    A complete set with the same configuration is left as it is; one with another configuration is refused.
+    """
+    out = Path(out_dir)
+    config = config_for(preset, seed, **overrides)
+    wanted = {"config": _jsonable(asdict(config)), "library_version": __version__}
+    marker = out / SYNTHETIC_MARKER
+    if marker.is_file():
+        existing = json.loads(marker.read_text())
+        if existing.get("config") == wanted["config"]:
+            return out
+        raise CellclrError(
+            "holds a synthetic dataset made with other parameters",
+            path=out,
+            fix="choose another --out, or delete the folder to regenerate it",
+        )
+    if any(out.iterdir()) if out.is_dir() else False:
+        partial = out / PARTIAL_MARKER
+        if not partial.is_file() or json.loads(partial.read_text()).get("config") != wanted["config"]:
+            raise CellclrError(
+                "is not empty and holds no unfinished synthetic dataset with these parameters",
+                path=out,
+                fix="choose an empty or new --out folder",
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / PARTIAL_MARKER, wanted)
+
+    chosen = choose_fields(config)
+    max_dose = metadata.read_moa_csv().groupby("compound")["concentration"].max()
+    tasks = [
+        (row, config, float(max_dose.get(row["compound"], 1.0)), str(out))
+        for row in chosen.to_dict("records")
+    ]
+    truth_rows: list[dict] = []
+    for rows in tqdm(
+        _map(tasks, workers), total=len(tasks), desc="synthetic fields", unit="field", disable=not progress
+    ):
+        truth_rows += rows
+
+    image_csv = metadata.shipped_path(metadata.IMAGE_CSV_NAME)
+    all_ids = metadata.field_ids(metadata.read_image_csv())
+    write_text_atomic(out / metadata.IMAGE_CSV_NAME, _csv_lines(image_csv, all_ids.isin(chosen["field_id"])))
+    moa = metadata.read_moa_csv()
+    treatments = chosen[["compound", "concentration"]].drop_duplicates()
+    in_moa = pd.MultiIndex.from_frame(moa[["compound", "concentration"]]).isin(
+        pd.MultiIndex.from_frame(treatments)
+    )
+    write_text_atomic(
+        out / metadata.MOA_CSV_NAME,
+        _csv_lines(metadata.shipped_path(metadata.MOA_CSV_NAME), pd.Series(in_moa)),
+    )
+    write_table_atomic(out / TRUTH_FILE, pd.DataFrame(truth_rows))
+    summary = {
+        "dataset": "synthetic",
+        "preset": config.preset,
+        "seed": config.seed,
+        "n_fields": len(chosen),
+        "n_plates": int(chosen["plate"].nunique()),
+        "n_weeks": int(chosen["batch"].nunique()),
+        "n_treatments": len(treatments) - int((treatments["compound"] == metadata.DMSO).any()),
+        "n_nuclei": len(truth_rows),
+        "moa_effects": MOA_EFFECTS,
+        **wanted,
+    }
+    write_json_atomic(marker, summary)
+    (out / PARTIAL_MARKER).unlink(missing_ok=True)
+    return out
+
+
+def _map(tasks: list, workers: int) -> Iterator[list[dict]]:
+    """Render in order, in ``workers`` processes when more than one."""
+    if workers <= 1:
+        yield from map(_render_task, tasks)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(_render_task, tasks, chunksize=4)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cellclr synth``."""
+    parser.add_argument("--out", required=True, type=Path, help="output folder (BBBC021 layout)")
+    parser.add_argument(
+        "--preset", default="tiny", choices=list(PRESETS), help="tiny (tests) or small (the book)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes")
+    parser.add_argument("--workers", type=int, default=1, help="processes rendering fields in parallel")
+    parser.add_argument(
+        "--field-size", type=int, nargs=2, metavar=("ROWS", "COLS"), help="image size in pixels"
+    )
+    parser.add_argument(
+        "--batch-effect", type=float, help="strength of week/plate effects (0 = none, 1 = default)"
+    )
+    parser.add_argument("--compounds-per-moa", type=int, help="compounds drawn per MoA")
+    parser.add_argument("--sites", type=int, help="fields per well (1-4)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``cellclr synth``: generate, then print where and how big."""
+    overrides = {
+        key: value
+        for key, value in {
+            "field_shape": args.field_size,
+            "batch_effect": args.batch_effect,
+            "compounds_per_moa": args.compounds_per_moa,
+            "sites": args.sites,
+        }.items()
+        if value is not None
+    }
+    out = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, **overrides)
+    info = json.loads((out / SYNTHETIC_MARKER).read_text())
+    print(
+        f"{out}: synthetic BBBC021 ({info['preset']}, seed {info['seed']}): {info['n_fields']} fields on "
+        f"{info['n_plates']} plates in {info['n_weeks']} weeks, {info['n_treatments']} treatments, "
+        f"{info['n_nuclei']} nuclei"
+    )
+    return 0

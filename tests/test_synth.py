@@ -1,0 +1,162 @@
+"""The synthetic stand-in: BBBC021's layout read back by the real readers, determinism, biology, batch effects."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from skimage.filters import threshold_otsu
+
+from cellclr_lib.cli import main as cli_main
+from cellclr_lib.data import metadata, synth
+from cellclr_lib.data.source import dataset_kind
+from cellclr_lib.errors import CellclrError
+from cellclr_lib.evaluate import evaluate_profiles
+
+#: a quicker configuration for the tests that generate more than once
+FAST = {"compounds_per_moa": 1, "concentrations_per_compound": 1, "replicates": 1, "field_shape": (160, 192)}
+
+
+def _fields(root: Path) -> pd.DataFrame:
+    return metadata.benchmark_fields(root / metadata.IMAGE_CSV_NAME, root / metadata.MOA_CSV_NAME)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "synthetic.json"
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth.generate(tmp_path_factory.mktemp("synth") / "tiny", preset="tiny", seed=0)
+
+
+def test_layout_is_read_back_by_the_real_readers(tiny: Path) -> None:
+    fields = _fields(tiny)
+    assert dataset_kind(tiny) == "synthetic"
+    assert len(fields) == json.loads((tiny / "synthetic.json").read_text())["n_fields"]
+    paths = metadata.channel_file_paths(fields, tiny)
+    shape = synth.PRESETS["tiny"].field_shape
+    for channel, tag in metadata.CHANNELS.items():
+        for path in paths[channel]:
+            assert path.parent.parent.name.startswith("Week") and f"_{tag}" in path.name
+            image = tifffile.imread(path)
+            assert image.dtype == np.uint16 and image.shape == shape
+
+
+def test_metadata_is_a_real_subset_with_every_moa(tiny: Path) -> None:
+    fields = _fields(tiny)
+    real = metadata.field_table().set_index("field_id")
+    assert fields.set_index("field_id")[["plate", "well", "file_dapi", "compound"]].equals(
+        real.loc[fields["field_id"], ["plate", "well", "file_dapi", "compound"]]
+    )
+    treated = fields[~fields["is_control"]]
+    assert treated["moa"].nunique() == 12
+    assert fields["batch"].nunique() >= 2
+    prefixed = fields["file_dapi"].str.match(r"Week\d+_")
+    assert prefixed.any() and (~prefixed).any(), "both real file-name forms must occur"
+    dmso_plates = set(fields.loc[fields["is_control"], "plate"])
+    assert dmso_plates == set(fields["plate"]), "DMSO on every plate"
+    assert not metadata.is_taxol_control(fields).any()
+    same_week_pairs = treated.groupby(["moa", "batch"])["compound"].nunique()
+    assert (same_week_pairs >= 2).any(), "the same-week confound of BBBC021 is represented"
+
+
+def test_truth_matches_the_fields(tiny: Path) -> None:
+    truth = pd.read_parquet(tiny / synth.TRUTH_FILE)
+    fields = _fields(tiny)
+    assert set(truth["field_id"]) == set(fields["field_id"])
+    rows, cols = synth.PRESETS["tiny"].field_shape
+    inside = truth["x"].between(0, cols) & truth["y"].between(0, rows)
+    assert inside.mean() > 0.9
+    assert truth.loc[truth["plate"].isin(fields.loc[fields["is_control"], "plate"]), "radius"].gt(4).all()
+    dmso_ids = fields.loc[fields["is_control"], "field_id"]
+    assert not truth.loc[truth["field_id"].isin(dmso_ids), "affected"].any()
+
+
+def test_naive_intensity_profiles_show_a_batch_drop(tiny: Path) -> None:
+    """Per-field channel means -> NSC finds same-week treatments, NSCB cannot: a clear drop."""
+    fields = _fields(tiny)
+    paths = metadata.channel_file_paths(fields, tiny)
+    means = np.array(
+        [[tifffile.imread(paths[c][i]).mean() for c in metadata.CHANNELS] for i in range(len(fields))]
+    )
+    result = evaluate_profiles(means, fields, input_level="image")
+    assert result.metrics["nsc_total"] >= 30
+    assert result.metrics["drop"] >= 0.1, result.metrics
+
+
+def _tubulin_cv(image: np.ndarray) -> float:
+    cells = image > threshold_otsu(image)
+    return float(image[cells].std() / image[cells].mean())
+
+
+def test_moa_phenotypes_are_visible(tiny: Path) -> None:
+    """Microtubule destabilisers make tubulin diffuse (lower variation inside cells) than DMSO."""
+    fields = _fields(tiny)
+    paths = metadata.channel_file_paths(fields, tiny)
+    cv = pd.Series([_tubulin_cv(tifffile.imread(p)) for p in paths["Tubulin"]], index=fields.index)
+    by_moa = cv.groupby(fields["moa"]).mean()
+    assert by_moa["Microtubule destabilizers"] < 0.8 * by_moa["DMSO"]
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    a = synth.generate(tmp_path / "a", seed=1, progress=False, **FAST)
+    b = synth.generate(tmp_path / "b", seed=1, progress=False, **FAST)
+    c = synth.generate(tmp_path / "c", seed=2, progress=False, **FAST)
+    assert _digest(a) == _digest(b)
+    images = {k: v for k, v in _digest(a).items() if k.endswith(".tif")}
+    assert images and any(_digest(c).get(k) != v for k, v in images.items())
+
+
+def test_interrupted_generation_resumes_to_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = synth.generate(tmp_path / "reference", progress=False, **FAST)
+    calls = {"n": 0}
+    render = synth._render_task
+
+    def flaky(task):  # dies after five fields, like a killed run
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return render(task)
+
+    monkeypatch.setattr(synth, "_render_task", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        synth.generate(tmp_path / "resumed", progress=False, **FAST)
+    assert not (tmp_path / "resumed" / "synthetic.json").exists()
+    monkeypatch.setattr(synth, "_render_task", render)
+    synth.generate(tmp_path / "resumed", progress=False, **FAST)
+    assert _digest(tmp_path / "resumed") == _digest(reference)
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(CellclrError, match="unknown synthetic preset 'huge'"):
+        synth.generate(tmp_path / "x", preset="huge")
+    with pytest.raises(CellclrError, match="replicates must be 1, 2 or 3"):
+        synth.generate(tmp_path / "x", replicates=5)
+    done = synth.generate(tmp_path / "done", progress=False, **FAST)
+    with pytest.raises(CellclrError, match="other parameters") as err:
+        synth.generate(done, seed=9, progress=False, **FAST)
+    assert str(done) in str(err.value)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(CellclrError, match="not empty"):
+        synth.generate(foreign, progress=False, **FAST)
+
+
+def test_cli_reports_what_it_wrote(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["synth", "--preset", "tiny", "--seed", "0", "--out", str(tiny)]) == 0
+    assert "synthetic BBBC021 (tiny, seed 0)" in capsys.readouterr().out
+    assert cli_main(["synth", "--preset", "tiny", "--seed", "3", "--out", str(tiny)]) == 2
+    assert "other parameters" in capsys.readouterr().err
