@@ -18,15 +18,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cellclr_lib.checkpoint import load_checkpoint
+from cellclr_lib.devices import resolve_device
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.features import FeatureSet, write_feature_set
 from cellclr_lib.models import build_encoder
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def embed_crops(
@@ -45,7 +40,7 @@ def embed_crops(
     Returns an ``(N, D)`` array of ``dtype``. Reused by the random-weights and ImageNet baselines.
     """
     crops = getattr(crops, "crops", crops)  # a CropStore
-    dev = _device(device)
+    dev = resolve_device(device)
     encoder = encoder.to(dev).eval()
     channels_last = dev.type == "cuda"
     if channels_last:

@@ -7,9 +7,10 @@ invariances the loss asks for, so ``h`` keeps more information about the cell (C
 the side by 4 before the first block: a 64-px crop reaches the last stage at 2×2 px. For small crops
 (``small_input=True``, the CIFAR variant of SimCLR) the stem becomes a 3×3 stride-1 convolution with no
 max-pool, so the last stage sees 8×8 px at 64 px input — at the price of 16× more activations per image.
-With ImageNet weights (the paper's ResNet-50 start) the 7×7 stem's weights would be thrown away, so
-``small_input=False`` keeps the original stem; ``build_encoder`` chooses that by default when
-``pretrained=True``.
+The default keeps the original stem, as the paper did (ResNet-50 from ImageNet on 96-px crops): measured on
+2 CPU cores at 64 px, ResNet-18 trains at 176 images/s with it, 36 with a 3×3 stride-1 stem plus max-pool
+and 10 with the CIFAR stem — and with ImageNet weights the stem's learned filters would be thrown away.
+Turn ``small_input`` on for small crops on a GPU.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ARCHS = ("resnet18", "resnet34", "resnet50")
 
 
 def build_encoder(
-    arch: str = "resnet18", *, pretrained: bool = False, small_input: bool | None = None
+    arch: str = "resnet18", *, pretrained: bool = False, small_input: bool = False
 ) -> tuple[nn.Module, int]:
     """A ResNet without its classifier, returning the pooled representation ``h``, and ``h``'s dimension.
 
@@ -36,11 +37,10 @@ def build_encoder(
             (``$TORCH_HOME/hub/checkpoints``) or downloaded; when neither works (offline), a ``UserWarning``
             says so and the weights stay random — training can still proceed.
         small_input: replace the stem by a 3×3 stride-1 convolution without max-pool (see the module
-            docstring). ``None`` means ``not pretrained``: keep the stem whose weights were learned.
+            docstring); off by default.
     """
     if arch not in ARCHS:
         raise CellclrError(f"unknown encoder architecture {arch!r}", fix=f"use one of {', '.join(ARCHS)}")
-    small_input = (not pretrained) if small_input is None else small_input
     net = getattr(torchvision.models, arch)(weights=None)
     if pretrained:
         _load_imagenet(net, arch)
@@ -105,7 +105,7 @@ def build_model(
     arch: str = "resnet18",
     *,
     pretrained: bool = False,
-    small_input: bool | None = None,
+    small_input: bool = False,
     projection_dim: int | None = None,
 ) -> SimCLRModel:
     """The SimCLR model of ``arch``; ``projection_dim`` defaults to 128 (512-d encoders) or 256 (2048-d)."""

@@ -73,7 +73,7 @@ class TrainConfig:
         store: crop store path (ignored when a loader is passed to :func:`train`).
         arch: encoder (``resnet18``, ``resnet34``, ``resnet50``).
         pretrained: start from ImageNet weights (the paper does); random init with a warning when offline.
-        small_input: 3×3 stride-1 stem without max-pool (None: yes unless ``pretrained``).
+        small_input: 3×3 stride-1 stem without max-pool (16× the compute; see :mod:`cellclr_lib.models`).
         projection_dim: output of the projection head (None: 128 for resnet18/34, 256 for resnet50).
         augment: augmentation preset (``paper_early``, ``paper_final``, ``microscopy``).
         size: side of the views in pixels (None: the crop size).
@@ -82,6 +82,7 @@ class TrainConfig:
         warmup_epochs: linear warm-up length (fractions allowed); min_lr_ratio: final lr / lr.
         temperature: NT-Xent τ.
         sampling: ``random`` or ``plate`` (every batch from one plate: batch-aware negatives).
+        max_cells: train on a seeded random subset of this many cells (None: all) — for quick CPU runs.
         seed: seeds weights, sampling and augmentations.
         num_workers: DataLoader worker processes.
         device: ``cpu``, ``cuda``, ``cuda:1`` or None (CUDA if available).
@@ -97,7 +98,7 @@ class TrainConfig:
     store: str | None = None
     arch: str = "resnet18"
     pretrained: bool = False
-    small_input: bool | None = None
+    small_input: bool = False
     projection_dim: int | None = None
     augment: str = "microscopy"
     size: int | None = None
@@ -110,6 +111,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.0
     temperature: float = 0.1
     sampling: str = "random"
+    max_cells: int | None = None
     seed: int = 0
     num_workers: int = 0
     device: str | None = None
@@ -182,6 +184,10 @@ def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, i
             fix="choose a batch size that is a multiple of --nproc_per_node",
         )
     store = CropStore.open(config.store)
+    indices = None
+    if config.max_cells is not None and config.max_cells < len(store):
+        rng = np.random.default_rng(config.seed)
+        indices = np.sort(rng.choice(len(store), size=config.max_cells, replace=False))
     loader = make_loader(
         store,
         config.batch_size // dist_info.world_size,
@@ -191,6 +197,7 @@ def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, i
         rank=dist_info.rank,
         world_size=dist_info.world_size,
         pin_memory=dist_info.device.type == "cuda",
+        indices=indices,
     )
     return loader, store.crop_size
 
@@ -308,7 +315,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
     augmenter = _make_augmenter(config.augment, size) if size else None
     model_config = {
         "arch": config.arch,
-        "small_input": config.small_input if config.small_input is not None else not config.pretrained,
+        "small_input": config.small_input,
         "projection_dim": model.projection_dim,
         "dim": model.dim,
         "input_size": size,
@@ -440,7 +447,7 @@ _HELP = {
     "store": "crop store directory written by `cellclr prep`",
     "arch": "encoder architecture",
     "pretrained": "start from ImageNet weights (the paper does); random init with a warning if they cannot be loaded",
-    "small_input": "3x3 stride-1 stem without max-pool for small crops (default: on unless --pretrained)",
+    "small_input": "3x3 stride-1 stem without max-pool for small crops (16x the compute; default off)",
     "projection_dim": "projection head output size (default: 128 for resnet18/34, 256 for resnet50)",
     "augment": "augmentation preset: paper_early, paper_final or microscopy",
     "size": "side of the augmented views in pixels (default: the store's crop size)",
@@ -453,6 +460,7 @@ _HELP = {
     "min_lr_ratio": "final learning rate as a fraction of --lr",
     "temperature": "NT-Xent temperature tau (the paper: 0.1)",
     "sampling": "random batches, or plate: every batch from one plate (batch-aware negatives)",
+    "max_cells": "train on a seeded random subset of this many cells (default: all) - for quick CPU runs",
     "seed": "seed of weights, sampling and augmentations",
     "num_workers": "DataLoader worker processes",
     "device": "cpu, cuda or cuda:N (default: CUDA if available; under torchrun cuda:LOCAL_RANK)",

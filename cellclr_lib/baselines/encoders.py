@@ -34,7 +34,7 @@ def encoder_features(
     *,
     arch: str = "resnet18",
     pretrained: bool = False,
-    small_input: bool | None = None,
+    small_input: bool = False,
     size: int | None = None,
     batch_size: int = 256,
     device: str | None = None,
@@ -42,8 +42,7 @@ def encoder_features(
 ) -> np.ndarray:
     """Embed uint8 crops ``(N, 3, S, S)`` with an untrained (``pretrained=False``) or ImageNet encoder.
 
-    ``small_input`` is :func:`~cellclr_lib.models.build_encoder`'s (``None``: its default, the small-crop stem
-    for random weights and the original stem for ImageNet ones). ``size`` resizes crops first (antialiased
+    ``small_input`` is :func:`~cellclr_lib.models.build_encoder`'s (off: the original stem). ``size`` resizes crops first (antialiased
     bilinear; ``None`` keeps S). Raises :class:`PretrainedWeightsUnavailable` when ``pretrained`` weights
     cannot be loaded.
     """
@@ -67,7 +66,7 @@ def random_feature_set(
     cells: pd.DataFrame,
     *,
     arch: str = "resnet18",
-    small_input: bool | None = None,
+    small_input: bool = False,
     size: int | None = None,
     batch_size: int = 256,
     device: str | None = None,
@@ -86,7 +85,7 @@ def imagenet_feature_set(
     cells: pd.DataFrame,
     *,
     arch: str = "resnet18",
-    small_input: bool | None = None,
+    small_input: bool = False,
     size: int | None = None,
     batch_size: int = 256,
     device: str | None = None,

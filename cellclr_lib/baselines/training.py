@@ -17,15 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from cellclr_lib.devices import resolve_device
+
 #: ``loss_fn(model, inputs, indices) -> scalar loss``; ``indices`` are the minibatch's rows of the crops.
 LossFn = Callable[[nn.Module, torch.Tensor, np.ndarray], torch.Tensor]
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as given, else CUDA when available, else CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resize(x: torch.Tensor, size: int | None) -> torch.Tensor:

@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from cellclr_lib.evaluate import Evaluation
@@ -25,7 +21,8 @@ def confusion_figure(result: Evaluation, protocol: str = "nsc") -> Figure:
     table = pd.crosstab(queries["moa"], queries[f"{protocol}_moa"]).reindex(
         index=moas, columns=moas, fill_value=0
     )
-    fig, ax = plt.subplots(figsize=(1 + 0.45 * len(moas), 1 + 0.4 * len(moas)))
+    fig = Figure(figsize=(1 + 0.45 * len(moas), 1 + 0.4 * len(moas)))
+    ax = fig.subplots()
     image = ax.imshow(table.to_numpy(), cmap="Blues")
     for (i, j), count in np.ndenumerate(table.to_numpy()):
         if count:
@@ -54,7 +51,8 @@ def confusion_figure(result: Evaluation, protocol: str = "nsc") -> Figure:
 def per_moa_figure(result: Evaluation) -> Figure:
     """Horizontal bars: NSC and NSCB accuracy of each MoA (NSCB missing for the two excluded MoAs)."""
     per_moa = pd.DataFrame(result.metrics["per_moa"]).T.sort_index()
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(per_moa) + 1.2))
+    fig = Figure(figsize=(6, 0.35 * len(per_moa) + 1.2))
+    ax = fig.subplots()
     y = np.arange(len(per_moa))
     for offset, protocol in ((-0.2, "nsc"), (0.2, "nscb")):
         scores = pd.to_numeric(per_moa[protocol], errors="coerce").fillna(0).to_numpy()
@@ -70,7 +68,8 @@ def per_moa_figure(result: Evaluation) -> Figure:
 
 def comparison_figure(table: pd.DataFrame) -> Figure:
     """NSC and NSCB of each method (groups) under each normalisation (bars), from :func:`compare.compare`."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, metric in zip(axes, ("nsc", "nscb"), strict=True):
         wide = table.pivot(index="method", columns="normalize", values=metric)
         wide.plot.bar(ax=ax, rot=0, width=0.8)
@@ -103,7 +102,8 @@ def profile_map_figure(
         method="exact" if len(profiles) < 2000 else "barnes_hut",
         random_state=seed,
     ).fit_transform(np.asarray(profiles.values, dtype=np.float64))
-    fig, axes = plt.subplots(1, len(color_by), figsize=(6 * len(color_by), 5), squeeze=False)
+    fig = Figure(figsize=(6 * len(color_by), 5))
+    axes = fig.subplots(1, len(color_by), squeeze=False)
     for ax, column in zip(axes[0], color_by, strict=True):
         labels = profiles.meta[column].astype(str)
         if column == "batch" and "batches" in profiles.meta:

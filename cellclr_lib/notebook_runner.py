@@ -1,0 +1,220 @@
+"""Regression runs: execute every notebook in order with papermill under a parameter profile.
+
+The notebooks' ``py:percent`` sources are the truth; each is converted in memory (jupytext) and executed with
+papermill, which injects the profile's parameters after the notebook's ``parameters`` cell. The executed copies
+are kept (the book renders them, never re-executing). Each notebook records its results with
+:func:`record_metrics` into ``run_dir/metrics/<notebook>.json``; the runner merges them with timings into
+``run_dir/metrics.json`` and checks them against ``notebooks/expectations/<profile>.json`` (floors and
+ceilings), failing loudly with the notebook, the cell and the metric.
+
+Profiles: ``ci`` (tiny stand-in, 64 px, one epoch: the test suite), ``quick`` (the ``small`` stand-in: the
+README's main command and the book), ``full`` (real BBBC021 on a GPU, paper-like settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from cellclr_lib.errors import CellclrError
+from cellclr_lib.io import write_json_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+EXPECTATIONS_DIR = NOTEBOOK_DIR / "expectations"
+NOTEBOOKS = (
+    "01_data_preparation",
+    "02_augmentations",
+    "03_contrastive_training",
+    "04_embedding_evaluation",
+    "05_baselines_comparison",
+)
+
+#: profile -> parameters offered to every notebook (each receives those its parameters cell declares).
+PROFILES: dict[str, dict[str, Any]] = {
+    "ci": {
+        "dataset": "synthetic",
+        "synthetic_preset": "tiny",
+        "data_dir": "data/synthetic-tiny",
+        "run_dir": "runs/ci",
+        "crop_size": 64,
+        "image_size": 64,
+        "arch": "resnet18",
+        "epochs": 2,
+        "batch_size": 64,
+        "max_cells": 1024,
+        "train_cells": 1024,
+        "n_cells": 3,
+        "bench_images": 64,
+        "workers": 2,
+        "device": "cpu",
+        "seed": 0,
+    },
+    "quick": {
+        "dataset": "synthetic",
+        "synthetic_preset": "small",
+        "data_dir": "data/synthetic-small",
+        "run_dir": "runs/quick",
+        "crop_size": 96,
+        "image_size": 64,
+        "arch": "resnet18",
+        "epochs": 3,
+        "batch_size": 128,
+        "workers": 2,
+        "device": "auto",
+        "seed": 0,
+    },
+    "full": {
+        "dataset": "bbbc021",
+        "data_dir": "data/bbbc021",
+        "run_dir": "runs/full",
+        "crop_size": 96,
+        "image_size": 96,
+        "arch": "resnet50",
+        "epochs": 200,
+        "batch_size": 256,
+        "workers": 8,
+        "device": "auto",
+        "seed": 0,
+    },
+}
+
+
+def record_metrics(run_dir: str | Path, notebook: str, **values: Any) -> Path:
+    """Merge ``values`` into ``run_dir/metrics/<notebook>.json`` (atomically): a notebook's results for the runner."""
+    path = Path(run_dir) / "metrics" / f"{notebook}.json"
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    current.update(values)
+    return write_json_atomic(path, current)
+
+
+def repository_url() -> str:
+    """The project's repository URL, set in one place: ``book/_config.yml`` (``repository.url``)."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["repository"]["url"]
+
+
+def colab_url(notebook: str) -> str:
+    """The "Open in Colab" address of a notebook of this repository."""
+    path = repository_url().removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook}.ipynb"
+
+
+def notebook_parameters(profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The profile's parameters with ``overrides``; relative paths are made absolute from the repository."""
+    if profile not in PROFILES:
+        raise CellclrError(f"unknown profile {profile!r}", fix=f"use one of {', '.join(PROFILES)}")
+    parameters = {**PROFILES[profile], **(overrides or {})}
+    for key in ("data_dir", "run_dir"):
+        parameters[key] = str((ROOT / parameters[key]).resolve())
+    return parameters
+
+
+def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) -> Path:
+    """Execute one notebook source with papermill; raise :class:`CellclrError` naming the failing cell."""
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = NOTEBOOK_DIR / f"{name}.py"
+    if not source.is_file():
+        raise CellclrError("notebook source not found", path=source)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"{name}.ipynb"
+    staged = output_dir / f".{name}.input.ipynb"
+    jupytext.write(jupytext.read(source), staged)
+    declared = papermill.inspect_notebook(str(staged))
+    injected = {key: value for key, value in parameters.items() if key in declared}
+    try:
+        papermill.execute_notebook(
+            str(staged), str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+            progress_bar=False,
+        )  # fmt: skip
+    except PapermillExecutionError as err:
+        first_line = next((line for line in err.source.splitlines() if line.strip()), "")
+        raise CellclrError(
+            f"notebook {name} failed in cell [{err.exec_count}] of the executed copy (`{first_line}`): {err.ename}: {err.evalue}",
+            path=output,
+            fix="open the executed copy to see the traceback; rerun with --only to retry one notebook",
+        ) from err
+    finally:
+        staged.unlink(missing_ok=True)
+    return output
+
+
+def check_expectations(metrics: dict[str, Any], expectations: dict[str, dict[str, float]]) -> list[str]:
+    """Violations of ``{"notebook.key.subkey": {"min": x, "max": y}}`` floors and ceilings in ``metrics``."""
+    problems = []
+    for dotted, bounds in expectations.items():
+        value: Any = metrics
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, int | float):
+            problems.append(f"{dotted}: missing (got {value!r})")
+            continue
+        if "min" in bounds and value < bounds["min"]:
+            problems.append(f"{dotted} = {value:.4g} is below its floor {bounds['min']}")
+        if "max" in bounds and value > bounds["max"]:
+            problems.append(f"{dotted} = {value:.4g} is above its ceiling {bounds['max']}")
+    return problems
+
+
+def run_notebooks(
+    profile: str = "ci",
+    *,
+    only: list[str] | None = None,
+    output_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    check: bool = True,
+) -> dict[str, Any]:
+    """Execute the notebooks in order under ``profile``; return (and write) the merged ``metrics.json``."""
+    parameters = notebook_parameters(profile, overrides)
+    run_dir = Path(parameters["run_dir"])
+    output_dir = Path(output_dir) if output_dir else ROOT / "book" / "executed"
+    chosen = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
+    timings: dict[str, float] = {}
+    for name in chosen:
+        print(f"run-notebooks [{profile}]: {name} ...", flush=True)
+        start = time.perf_counter()
+        execute_notebook(name, parameters, output_dir)
+        timings[name] = round(time.perf_counter() - start, 1)
+        print(f"run-notebooks [{profile}]: {name} done in {timings[name]:.0f} s", flush=True)
+    merged: dict[str, Any] = {"profile": profile, "dataset": parameters["dataset"], "seconds": timings}
+    for path in sorted((run_dir / "metrics").glob("*.json")):
+        merged[path.stem] = json.loads(path.read_text())
+    write_json_atomic(run_dir / "metrics.json", merged)
+    expectations_file = EXPECTATIONS_DIR / f"{profile}.json"
+    if check and not only and expectations_file.is_file():
+        problems = check_expectations(merged, json.loads(expectations_file.read_text()))
+        if problems:
+            raise CellclrError(
+                "metrics outside their expected range:\n  " + "\n  ".join(problems),
+                path=run_dir / "metrics.json",
+                fix=f"investigate the notebook named; adjust {expectations_file.name} only for an intended change",
+            )
+    return merged
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cellclr run-notebooks``."""
+    parser.add_argument("--profile", default="ci", choices=list(PROFILES), help="parameter profile")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX", help="run only these notebooks (e.g. 01 03)")
+    parser.add_argument("--data-dir", help="override the profile's dataset folder")
+    parser.add_argument("--run-dir", help="override the profile's run folder (crops, checkpoints, metrics)")
+    parser.add_argument("--output-dir", type=Path, help="where executed notebooks go (default book/executed)")
+    parser.add_argument("--no-check", action="store_true", help="skip the comparison with stored expectations")
+
+
+def main(args: argparse.Namespace) -> int:
+    """``cellclr run-notebooks``: execute, merge metrics, check expectations."""
+    overrides = {k: v for k, v in {"data_dir": args.data_dir, "run_dir": args.run_dir}.items() if v}
+    merged = run_notebooks(
+        args.profile, only=args.only, output_dir=args.output_dir, overrides=overrides, check=not args.no_check
+    )
+    total = sum(merged["seconds"].values())
+    print(f"run-notebooks [{args.profile}]: {len(merged['seconds'])} notebooks in {total:.0f} s; metrics.json written")
+    return 0

@@ -1,0 +1,185 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Data preparation: from BBBC021 fields to single-cell crops
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/cellclr/cellclr/blob/main/notebooks/01_data_preparation.ipynb)
+#
+# ## Overview
+# BBBC021 (Caie et al., 2010) images MCF-7 breast-cancer cells treated for 24 h with 113 compounds at up to
+# eight concentrations, stained for DNA (DAPI), β-tubulin and F-actin. A subset of 103 treatments has a known
+# mechanism of action (MoA) — the benchmark. The paper trains on **single-cell crops**, so in this notebook we
+#
+# 1. look at the metadata: plates, weeks (the batches) and MoAs;
+# 2. get the images — the real data, or the synthetic stand-in in the same layout;
+# 3. correct uneven illumination, find nuclei, and cut crops around them into a crop store.
+#
+# ## Prerequisites
+# | Concept | Importance | Notes |
+# | --- | --- | --- |
+# | numpy, pandas | Necessary | |
+# | Fluorescence microscopy basics | Helpful | channels are separate stains |
+# | Image segmentation (threshold, watershed) | Helpful | explained briefly below |
+#
+# **Time to learn**: 20 minutes.
+
+# %% tags=["remove-cell"]
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
+    import subprocess
+
+    repository = "https://github.com/cellclr/cellclr"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+
+# %% tags=["parameters"]
+dataset = "synthetic"  # "synthetic" (the stand-in, generated here if missing) or "bbbc021" (downloaded)
+data_dir = "../data/synthetic-small"  # the raw dataset in BBBC021's layout
+run_dir = "../runs/quick"  # the crop store goes to run_dir/crops
+synthetic_preset = "small"  # "tiny" (CI) or "small" (the book), stand-in only
+crop_size = 96  # crop side in pixels (the paper: 96)
+workers = 2  # processes for preparation
+seed = 0
+
+# %%
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+from matplotlib.figure import Figure
+
+from cellclr_lib.data import metadata
+from cellclr_lib.data.illumination import correct, illumination_profile
+from cellclr_lib.data.nuclei import detect_nuclei
+from cellclr_lib.data.prep import prep_dataset, read_field
+from cellclr_lib.data.source import dataset_banner
+from cellclr_lib.data.store import CropStore
+from cellclr_lib.notebook_runner import record_metrics
+from cellclr_lib.plots.data import crop_gallery, field_channels, illumination_before_after, nuclei_overlay
+
+data_dir, run_dir = Path(data_dir), Path(run_dir)
+
+# %% [markdown]
+# ## BBBC021 at a glance
+# The metadata ship with the library (the real files from the Broad Bioimage Benchmark Collection). Each
+# **plate** belongs to a **week**; the week is the batch, and batch effects between weeks are what the NSCB
+# metric guards against. The heat map counts the annotated wells of each MoA per week: most compounds sit in
+# a single week, which is why a model that recognises weeks can look good on NSC and fail on NSCB.
+
+# %%
+real = metadata.benchmark_fields()
+wells = real.drop_duplicates(["plate", "well"])
+print(
+    f"real BBBC021: {metadata.field_table().shape[0]:,} fields, {real['plate'].nunique()} plates in "
+    f"{real['batch'].nunique()} weeks; benchmark: {len(metadata.treatments())} treatments of "
+    f"{metadata.treatments()['compound'].nunique()} compounds in {metadata.treatments()['moa'].nunique()} MoAs"
+)
+weeks = sorted(wells["batch"].unique(), key=lambda w: int(w.removeprefix("Week")))
+counts = pd.crosstab(wells["moa"], wells["batch"])[weeks]
+fig = Figure(figsize=(9, 4.5), layout="constrained")
+sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=fig.subplots())
+fig.suptitle("Annotated wells per MoA and week (real BBBC021 metadata)")
+fig
+
+# %% [markdown]
+# ## The images: real or synthetic
+# The real BBBC021 is ~40 GB (`cellclr download` fetches it, resumably). Where that is not possible — CI, a
+# laptop, this book's build — we use the **synthetic stand-in**: the same folders, file names and CSV columns,
+# a subset of the real plates and wells, and simulated cells whose phenotype moves with the MoA, plus batch
+# effects per week and plate. The banner below says which one this run uses.
+
+# %%
+if dataset == "synthetic":
+    from cellclr_lib.data.synth import generate
+
+    generate(data_dir, preset=synthetic_preset, seed=seed, workers=workers)  # a no-op when already complete
+display(Markdown(dataset_banner(data_dir)))
+fields = metadata.benchmark_fields(data_dir / metadata.IMAGE_CSV_NAME, data_dir / metadata.MOA_CSV_NAME)
+fields.groupby("batch").agg(
+    plates=("plate", "nunique"), wells=("well", "size"), compounds=("compound", "nunique")
+)
+
+# %% [markdown]
+# One field of view, each channel on its own and as a composite (DAPI blue, tubulin green, actin red):
+
+# %%
+example = fields[~fields["is_control"]].iloc[0]
+paths = metadata.channel_file_paths(fields.loc[[example.name]], data_dir)
+field = read_field([paths[channel][0] for channel in metadata.CHANNELS])
+field_channels(field, title=f"{example['plate']} {example['well']}: {example['compound']} ({example['moa']})")
+
+# %% [markdown]
+# ## Illumination correction
+# Microscope fields are brighter in the centre than at the edges (vignetting). The standard remedy estimates
+# one **illumination profile** per plate and channel — the mean of all the plate's fields, so that cells
+# average out and only the shading remains, heavily smoothed and scaled to mean 1 — and divides every field
+# by it.
+
+# %%
+plate_rows = fields[fields["plate"] == example["plate"]]
+plate_dapi = metadata.channel_file_paths(plate_rows, data_dir)["DAPI"]
+profile = illumination_profile(read_field([p])[0] for p in plate_dapi)
+illumination_before_after(field[0], profile, correct(field[0], profile), channel="DAPI")
+
+# %% [markdown]
+# ## Finding nuclei
+# Crops are centred on nuclei, found in the corrected DAPI channel: Gaussian smoothing, an Otsu threshold,
+# then a watershed on the distance transform to split touching nuclei, and a size filter against debris.
+# Nuclei whose crop would leave the field are skipped (dashed red) rather than padded: padding would invent
+# pixels that the model could learn to recognise.
+
+# %%
+labels, centroids, areas = detect_nuclei(correct(field[0], profile))
+nuclei_overlay(field[0], labels, centroids, crop_size=crop_size)
+
+# %% [markdown]
+# ## The crop store
+# `prep_dataset` (the same function `cellclr prep` runs) does this for every field, plate by plate in
+# parallel, and writes one **crop store**: a memory-mappable uint8 array `(N, 3, S, S)` and a table of the
+# cells (plate, well, compound, MoA, position, nucleus area...). Each plate is committed atomically, so an
+# interrupted run resumes where it stopped.
+
+# %%
+report = prep_dataset(data_dir, run_dir / "crops", crop_size=crop_size, workers=workers)
+print(report.summary())
+store = CropStore.open(run_dir / "crops")
+store.cells.groupby("moa").size().rename("cells").to_frame().T
+
+# %% [markdown]
+# A few crops per MoA (DMSO is the control):
+
+# %%
+crop_gallery(store.crops, store.cells, by="moa", per_group=8, seed=seed)
+
+# %%
+record_metrics(
+    run_dir,
+    "01_data_preparation",
+    dataset=dataset,
+    n_fields=int(report.n_fields),
+    n_cells=len(store),
+    cells_per_field=float(len(store) / max(report.n_fields, 1)),
+    median_nucleus_area=float(np.median(store.cells["nucleus_area"])),
+)
+
+# %% [markdown]
+# ## Summary
+# - BBBC021's batches are weeks; most compounds live in one week, so batch effects can masquerade as biology.
+# - Preparation: per-plate illumination correction → percentile scaling to 8 bit → nuclei → 96-px crops.
+# - The crop store is what training and evaluation read; it is resumable and memory-mapped.
+#
+# ## What next
+# [Notebook 2](02_augmentations) looks at the random views SimCLR learns from.

@@ -1,0 +1,130 @@
+"""Open the built book in headless Chromium and check what a reader would notice.
+
+Serves ``book/_build/html`` on a loopback port and, with Selenium driving Debian's chromium + chromedriver,
+checks that every page of the table of contents loads, every image has loaded (``naturalWidth > 0``), the
+"next" links walk from the first page to the last, and the browser console shows no errors.
+
+    python scripts/book_check.py book/_build/html
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+def browser_available() -> bool:
+    """True when Debian's chromium and chromedriver are on the PATH."""
+    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1 at an ephemeral port for the duration of the block."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Chromium driven by Selenium, with a throwaway profile and the console log enabled."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    with tempfile.TemporaryDirectory() as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "chromium"
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+        driver.set_page_load_timeout(60)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def check_book(html_dir: str | Path) -> list[str]:
+    """All problems found in the built book at ``html_dir`` (empty when every check passes)."""
+    from selenium.webdriver.common.by import By
+
+    html_dir = Path(html_dir)
+    pages = sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html") if "_static" not in p.parts)
+    problems: list[str] = []
+    if "index.html" not in pages:
+        return [f"{html_dir}: no index.html (build the book first: make book)"]
+    with serve(html_dir) as base, chromium() as driver:
+        for page in pages:
+            if page in ("genindex.html", "search.html"):
+                continue
+            driver.get(f"{base}/{page}")
+            broken = driver.execute_script(
+                "return Array.from(document.images)"
+                ".filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.src);"
+            )
+            problems += [f"{page}: image did not load: {src}" for src in broken]
+            errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            problems += [f"{page}: console error: {message}" for message in errors]
+        driver.get(f"{base}/index.html")
+        visited = [driver.current_url]
+        for _ in range(len(pages) + 1):
+            following = driver.find_elements(By.CSS_SELECTOR, "a.right-next")
+            if not following:
+                break
+            following[0].click()
+            visited.append(driver.current_url)
+        walked = {url.rsplit("/", 1)[-1].split("#")[0] for url in visited}
+        chapters = [p for p in pages if p.startswith("executed/")] + ["results.html", "references.html"]
+        problems += [f"navigation: 'next' links never reach {page}" for page in chapters if Path(page).name not in walked]
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("html_dir", nargs="?", default="book/_build/html", help="the built book's html folder")
+    args = parser.parse_args()
+    if not browser_available():
+        print("book_check: chromium/chromedriver not found (apt-get install chromium chromium-driver)")
+        return 2
+    problems = check_book(args.html_dir)
+    for problem in problems:
+        print(f"book_check: {problem}")
+    print(f"book_check: {'FAILED' if problems else 'ok'} ({len(problems)} problem(s))")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

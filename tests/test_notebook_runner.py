@@ -1,0 +1,92 @@
+"""The papermill runner's pieces, and the notebooks' sources: pairs in sync, parameters parsed, one repo URL."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill
+import pytest
+
+from cellclr_lib import notebook_runner as runner
+from cellclr_lib.errors import CellclrError
+
+
+def test_record_metrics_merges_atomically(tmp_path: Path) -> None:
+    runner.record_metrics(tmp_path, "03_x", loss=1.5)
+    path = runner.record_metrics(tmp_path, "03_x", accuracy=0.25, loss=1.0)
+    assert json.loads(path.read_text()) == {"accuracy": 0.25, "loss": 1.0}
+    assert path == tmp_path / "metrics" / "03_x.json"
+
+
+def test_expectations_name_the_notebook_and_metric() -> None:
+    metrics = {"04_eval": {"simclr": {"none": {"nsc": 0.2}}}, "03_train": {"final_loss": 9.0}}
+    problems = runner.check_expectations(
+        metrics,
+        {
+            "04_eval.simclr.none.nsc": {"min": 0.3},
+            "03_train.final_loss": {"max": 5.0},
+            "05_cmp.methods": {"min": 0},
+        },
+    )
+    assert problems == [
+        "04_eval.simclr.none.nsc = 0.2 is below its floor 0.3",
+        "03_train.final_loss = 9 is above its ceiling 5.0",
+        "05_cmp.methods: missing (got None)",
+    ]
+    assert runner.check_expectations(metrics, {"04_eval.simclr.none.nsc": {"min": 0.1, "max": 1}}) == []
+
+
+def test_unknown_profile_is_refused() -> None:
+    with pytest.raises(CellclrError, match="unknown profile 'huge'"):
+        runner.notebook_parameters("huge")
+
+
+def test_a_failing_cell_is_reported_with_notebook_and_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("answer = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell("assert answer == 42, f'answer is {answer}'")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(notebook, tmp_path / "99_broken.py", fmt="py:percent")
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", tmp_path)
+    with pytest.raises(CellclrError) as err:
+        runner.execute_notebook("99_broken", {"answer": 7, "unused": 1}, tmp_path / "out")
+    message = str(err.value)
+    assert "notebook 99_broken failed in cell [3] of the executed copy" in message  # [1] parameters, [2] injected by papermill
+    assert "AssertionError: answer is 7" in message and "assert answer == 42" in message
+    assert (tmp_path / "out" / "99_broken.ipynb").is_file(), "the executed copy is kept for inspection"
+
+
+@pytest.mark.parametrize("name", runner.NOTEBOOKS)
+def test_notebook_pairs_are_in_sync(name: str) -> None:
+    source = jupytext.read(runner.NOTEBOOK_DIR / f"{name}.py")
+    twin = nbformat.read(runner.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    assert [(c.cell_type, c.source) for c in source.cells] == [(c.cell_type, c.source) for c in twin.cells], (
+        f"run: jupytext --sync notebooks/{name}.py"
+    )
+    assert all(not c.get("outputs") for c in twin.cells if c.cell_type == "code"), (
+        "commit .ipynb without outputs"
+    )
+
+
+@pytest.mark.parametrize("name", runner.NOTEBOOKS)
+def test_every_parameter_is_parsed_by_papermill(name: str, tmp_path: Path) -> None:
+    notebook = jupytext.read(runner.NOTEBOOK_DIR / f"{name}.py")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = re.findall(r"^(\w+) = ", cell.source, flags=re.MULTILINE)
+    jupytext.write(notebook, tmp_path / "nb.ipynb")
+    assert sorted(papermill.inspect_notebook(str(tmp_path / "nb.ipynb"))) == sorted(assigned)
+    assert {"dataset", "data_dir", "run_dir", "seed"} <= set(assigned)
+
+
+@pytest.mark.parametrize("name", runner.NOTEBOOKS)
+def test_colab_badge_and_install_follow_the_one_repository_url(name: str) -> None:
+    text = (runner.NOTEBOOK_DIR / f"{name}.py").read_text()
+    assert runner.colab_url(name) in text
+    assert f'repository = "{runner.repository_url()}"' in text
