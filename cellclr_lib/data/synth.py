@@ -97,7 +97,7 @@ class SynthConfig:
     concentrations_per_compound: int = 2
     replicates: int = 2
     sites: int = 1
-    dmso_wells_per_plate: int = 1
+    dmso_wells_per_plate: int = 2
     density: float = 0.85
     batch_effect: float = 1.0
     unaffected: float = 0.15

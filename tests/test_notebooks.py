@@ -1,0 +1,91 @@
+"""Every notebook, executed with papermill under the ``ci`` profile; the book built from them; the browser check.
+
+One session-scoped run (about 3 minutes on 2 cores) feeds all tests here, in a temporary folder: the repository's
+``book/`` sources are copied next to the executed notebooks, so nothing in the working tree changes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cellclr_lib.notebook_runner import NOTEBOOKS, ROOT, run_notebooks
+
+pytestmark = pytest.mark.slow
+
+
+def _book_check():
+    spec = importlib.util.spec_from_file_location("book_check", ROOT / "scripts" / "book_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("ci")
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_build", "executed"))
+    overrides = {"data_dir": str(root / "data"), "run_dir": str(root / "run")}
+    metrics = run_notebooks("ci", output_dir=root / "book" / "executed", overrides=overrides)
+    return root, metrics
+
+
+@pytest.fixture(scope="session")
+def built_book(ci_run: tuple[Path, dict]) -> Path:
+    book = ci_run[0] / "book"
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jupyter_book), "build", str(book)], check=True, capture_output=True, text=True)
+    return book / "_build" / "html"
+
+
+def test_every_notebook_ran_and_recorded_sane_metrics(ci_run: tuple[Path, dict]) -> None:
+    root, metrics = ci_run
+    assert list(metrics["seconds"]) == list(NOTEBOOKS)
+    assert metrics["dataset"] == "synthetic" and metrics["profile"] == "ci"
+    assert json.loads((root / "run" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert metrics["01_data_preparation"]["n_cells"] > 1000
+    training = metrics["03_contrastive_training"]
+    assert training["final_loss"] < training["first_loss"]
+    assert training["final_accuracy"] > 3 * training["chance_accuracy"]
+    simclr = metrics["04_embedding_evaluation"]["simclr"]
+    assert set(simclr) == {"none", "dmso-zscore", "whiten", "tvn"}
+    for scores in simclr.values():
+        assert 0 <= scores["nscb"] <= 1 and 0 <= scores["nsc"] <= 1
+        assert scores["drop"] == pytest.approx(scores["nsc"] - scores["nscb"])
+    methods = metrics["05_baselines_comparison"]["methods"]
+    for method in ("handcrafted", "random", "vae", "weakly", "simclr"):
+        assert {f"{method}/none", f"{method}/tvn"} <= set(methods)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_executed_notebooks_say_which_data_and_show_figures(ci_run: tuple[Path, dict], name: str) -> None:
+    notebook = nbformat.read(ci_run[0] / "book" / "executed" / f"{name}.ipynb", as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = json.dumps(outputs)
+    assert "synthetic stand-in" in text, "every notebook states which dataset it ran on"
+    assert "image/png" in text, "every notebook shows at least one figure"
+
+
+def test_book_renders_every_chapter_with_figures(built_book: Path) -> None:
+    assert (built_book / "index.html").is_file()
+    for name in NOTEBOOKS:
+        page = built_book / "executed" / f"{name}.html"
+        assert page.is_file(), f"{name} not rendered"
+        assert "<img" in page.read_text(), f"{name} rendered without figures"
+    assert "not computed here" in (built_book / "results.html").read_text(), "published numbers are labelled"
+
+
+@pytest.mark.browser
+def test_book_in_a_real_browser(built_book: Path) -> None:
+    check = _book_check()
+    if not check.browser_available():
+        pytest.skip("chromium/chromedriver not installed (scripts/install_browser.sh installs them)")
+    assert check.check_book(built_book) == []
