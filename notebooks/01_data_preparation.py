@@ -53,6 +53,7 @@ workers = 2  # processes for preparation
 seed = 0
 
 # %%
+# %matplotlib inline
 from pathlib import Path
 
 import numpy as np

@@ -53,6 +53,7 @@ bench_images = 256  # crops timed in the speed comparison
 seed = 0
 
 # %%
+# %matplotlib inline
 from pathlib import Path
 
 import pandas as pd

@@ -60,6 +60,7 @@ device = "auto"  # "auto": CUDA when available, else CPU
 seed = 0
 
 # %%
+# %matplotlib inline
 from pathlib import Path
 
 import torch

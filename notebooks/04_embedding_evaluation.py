@@ -53,6 +53,7 @@ batch_size = 256  # embedding batch size
 seed = 0
 
 # %%
+# %matplotlib inline
 from pathlib import Path
 
 import pandas as pd

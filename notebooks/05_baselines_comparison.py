@@ -60,6 +60,7 @@ workers = 2  # processes for the hand-engineered features
 seed = 0
 
 # %%
+# %matplotlib inline
 from pathlib import Path
 
 from IPython.display import Markdown, display
