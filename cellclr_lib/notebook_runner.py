@@ -7,7 +7,14 @@ are kept (the book renders them, never re-executing). Each notebook records its 
 ``run_dir/metrics.json`` and checks them against ``notebooks/expectations/<profile>.json`` (floors and
 ceilings), failing loudly with the notebook, the cell and the metric.
 
-Profiles: ``ci`` (tiny stand-in, 64 px, one epoch: the test suite), ``quick`` (the ``small`` stand-in: the
+The merged ``metrics.json``::
+
+    {"profile": "ci", "dataset": "synthetic", "parameters": {...}, "seconds": {"01_data_preparation": 41.2, ...},
+     "01_data_preparation": {"n_cells": 2478, ...}, "04_embedding_evaluation": {"simclr": {"tvn": {"nsc": ...}}}}
+
+An expectation ``"04_embedding_evaluation.simclr.tvn.nsc": {"min": 0.3, "max": 1.0}`` is a dotted path into it.
+
+Profiles: ``ci`` (tiny stand-in, 64 px, two epochs: the test suite), ``quick`` (the ``small`` stand-in: the
 README's main command and the book), ``full`` (real BBBC021 on a GPU, paper-like settings).
 """
 
@@ -82,6 +89,13 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
+#: profile -> notebook -> parameters that differ for that notebook only. ``epochs`` means SimCLR epochs in
+#: notebook 3 but VAE / weakly supervised epochs in notebook 5, which need far fewer passes at full scale.
+NOTEBOOK_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "quick": {"05_baselines_comparison": {"epochs": 2, "train_cells": 2048}},  # keeps `make` under 15 min
+    "full": {"05_baselines_comparison": {"epochs": 30, "train_cells": 200_000}},
+}
+
 
 def record_metrics(run_dir: str | Path, notebook: str, **values: Any) -> Path:
     """Merge ``values`` into ``run_dir/metrics/<notebook>.json`` (atomically): a notebook's results for the runner."""
@@ -115,45 +129,59 @@ def notebook_parameters(profile: str, overrides: dict[str, Any] | None = None) -
 
 
 def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) -> Path:
-    """Execute one notebook source with papermill; raise :class:`CellclrError` naming the failing cell."""
+    """Execute one notebook source with papermill; raise :class:`CellclrError` naming the failing cell.
+
+    The ``py:percent`` source is converted in memory, so a stale ``.ipynb`` twin can never be what runs. Only
+    the parameters the notebook's ``parameters`` cell declares are injected (papermill warns about others).
+    """
     import jupytext
     import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
 
     source = NOTEBOOK_DIR / f"{name}.py"
     if not source.is_file():
-        raise CellclrError("notebook source not found", path=source)
+        raise CellclrError("notebook source not found", path=source, fix="check the name given to --only")
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / f"{name}.ipynb"
-    staged = output_dir / f".{name}.input.ipynb"
-    jupytext.write(jupytext.read(source), staged)
-    declared = papermill.inspect_notebook(str(staged))
+    notebook = jupytext.read(source)
+    declared = papermill.inspect_notebook(notebook)
     injected = {key: value for key, value in parameters.items() if key in declared}
     try:
         papermill.execute_notebook(
-            str(staged), str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+            notebook, str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
             progress_bar=False,
         )  # fmt: skip
     except PapermillExecutionError as err:
         first_line = next((line for line in err.source.splitlines() if line.strip()), "")
         raise CellclrError(
-            f"notebook {name} failed in cell [{err.exec_count}] of the executed copy (`{first_line}`): {err.ename}: {err.evalue}",
+            f"notebook {name} failed in cell [{err.exec_count}] of the executed copy (`{first_line}`): "
+            f"{err.ename}: {err.evalue}",
             path=output,
             fix="open the executed copy to see the traceback; rerun with --only to retry one notebook",
         ) from err
-    finally:
-        staged.unlink(missing_ok=True)
+    except NoSuchKernel as err:
+        raise CellclrError(
+            "no Jupyter kernel named 'python3' for this interpreter",
+            fix="python -m ipykernel install --sys-prefix --name python3",
+        ) from err
     return output
 
 
 def check_expectations(metrics: dict[str, Any], expectations: dict[str, dict[str, float]]) -> list[str]:
-    """Violations of ``{"notebook.key.subkey": {"min": x, "max": y}}`` floors and ceilings in ``metrics``."""
+    """Violations of ``{"notebook.key.subkey": {"min": x, "max": y}}`` floors and ceilings in ``metrics``.
+
+    Keys are paths into the merged metrics, so every message starts with the notebook that recorded the value.
+    Keys starting with ``_`` are comments (why the bounds are what they are).
+    """
     problems = []
     for dotted, bounds in expectations.items():
+        if dotted.startswith("_"):
+            continue
         value: Any = metrics
         for part in dotted.split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        if not isinstance(value, int | float):
+        if not isinstance(value, int | float) or isinstance(value, bool):
             problems.append(f"{dotted}: missing (got {value!r})")
             continue
         if "min" in bounds and value < bounds["min"]:
@@ -163,58 +191,113 @@ def check_expectations(metrics: dict[str, Any], expectations: dict[str, dict[str
     return problems
 
 
+def select_notebooks(only: list[str] | None = None) -> list[str]:
+    """The notebooks to run, in order: all, or those whose name starts with one of ``only`` (``01``, ``03_c``)."""
+    if not only:
+        return list(NOTEBOOKS)
+    unknown = [o for o in only if not any(n.startswith(o) for n in NOTEBOOKS)]
+    if unknown:
+        raise CellclrError(
+            f"no notebook matches {', '.join(unknown)}", fix=f"use prefixes of {', '.join(NOTEBOOKS)}"
+        )
+    return [n for n in NOTEBOOKS if any(n.startswith(o) for o in only)]
+
+
 def run_notebooks(
     profile: str = "ci",
     *,
     only: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     check: bool = True,
 ) -> dict[str, Any]:
-    """Execute the notebooks in order under ``profile``; return (and write) the merged ``metrics.json``."""
-    parameters = notebook_parameters(profile, overrides)
+    """Execute the notebooks in order under ``profile``; return (and write) the merged ``metrics.json``.
+
+    ``run_dir`` / ``data_dir`` (or any parameter in ``overrides``) replace the profile's values. Executed copies
+    go to ``output_dir`` (default ``book/executed``). The merged metrics hold every notebook's recorded values,
+    the seconds each notebook took, the profile, the dataset kind and the parameters. With ``check``, the
+    expectations of the notebooks that ran are enforced; a violation raises :class:`CellclrError`.
+    """
+    paths = {k: str(v) for k, v in {"run_dir": run_dir, "data_dir": data_dir}.items() if v is not None}
+    parameters = notebook_parameters(profile, {**(overrides or {}), **paths})
     run_dir = Path(parameters["run_dir"])
     output_dir = Path(output_dir) if output_dir else ROOT / "book" / "executed"
-    chosen = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
+    chosen = select_notebooks(only)
     timings: dict[str, float] = {}
-    for name in chosen:
-        print(f"run-notebooks [{profile}]: {name} ...", flush=True)
+    for step, name in enumerate(chosen, 1):
+        print(f"run-notebooks [{profile}] {step}/{len(chosen)}: {name} ...", flush=True)
+        (run_dir / "metrics" / f"{name}.json").unlink(
+            missing_ok=True
+        )  # a failed rerun must not pass on old values
         start = time.perf_counter()
-        execute_notebook(name, parameters, output_dir)
+        specific = NOTEBOOK_PARAMETERS.get(profile, {}).get(name, {})
+        specific = {key: value for key, value in specific.items() if key not in (overrides or {})}
+        execute_notebook(name, {**parameters, **specific}, output_dir)
         timings[name] = round(time.perf_counter() - start, 1)
-        print(f"run-notebooks [{profile}]: {name} done in {timings[name]:.0f} s", flush=True)
-    merged: dict[str, Any] = {"profile": profile, "dataset": parameters["dataset"], "seconds": timings}
+        print(
+            f"run-notebooks [{profile}] {step}/{len(chosen)}: {name} done in {timings[name]:.0f} s",
+            flush=True,
+        )
+    merged: dict[str, Any] = {
+        "profile": profile,
+        "dataset": parameters["dataset"],
+        "parameters": parameters,
+        "seconds": timings,
+    }
     for path in sorted((run_dir / "metrics").glob("*.json")):
         merged[path.stem] = json.loads(path.read_text())
     write_json_atomic(run_dir / "metrics.json", merged)
     expectations_file = EXPECTATIONS_DIR / f"{profile}.json"
-    if check and not only and expectations_file.is_file():
-        problems = check_expectations(merged, json.loads(expectations_file.read_text()))
+    if check and expectations_file.is_file():
+        expectations = json.loads(expectations_file.read_text())
+        ran = {
+            key: bounds for key, bounds in expectations.items() if key.split(".")[0] in chosen
+        }  # skips "_"
+        problems = check_expectations(merged, ran)
         if problems:
             raise CellclrError(
                 "metrics outside their expected range:\n  " + "\n  ".join(problems),
                 path=run_dir / "metrics.json",
-                fix=f"investigate the notebook named; adjust {expectations_file.name} only for an intended change",
+                fix=f"investigate the notebook named; change {expectations_file} only for an intended change",
             )
+        print(
+            f"run-notebooks [{profile}]: {len(ran)} expectations of {expectations_file.name} met", flush=True
+        )
+    elif check:
+        print(f"run-notebooks [{profile}]: no {expectations_file} to check metrics against", flush=True)
     return merged
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr run-notebooks``."""
-    parser.add_argument("--profile", default="ci", choices=list(PROFILES), help="parameter profile")
+    parser.add_argument(
+        "--profile", default="ci", choices=list(PROFILES),
+        help="parameter set: ci (tiny data, minutes), quick (the book's run), full (real BBBC021 on a GPU)",
+    )  # fmt: skip
     parser.add_argument("--only", nargs="+", metavar="PREFIX", help="run only these notebooks (e.g. 01 03)")
     parser.add_argument("--data-dir", help="override the profile's dataset folder")
     parser.add_argument("--run-dir", help="override the profile's run folder (crops, checkpoints, metrics)")
     parser.add_argument("--output-dir", type=Path, help="where executed notebooks go (default book/executed)")
-    parser.add_argument("--no-check", action="store_true", help="skip the comparison with stored expectations")
+    parser.add_argument(
+        "--no-check", action="store_true", help="skip the comparison with stored expectations"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """``cellclr run-notebooks``: execute, merge metrics, check expectations."""
-    overrides = {k: v for k, v in {"data_dir": args.data_dir, "run_dir": args.run_dir}.items() if v}
     merged = run_notebooks(
-        args.profile, only=args.only, output_dir=args.output_dir, overrides=overrides, check=not args.no_check
+        args.profile,
+        only=args.only,
+        run_dir=args.run_dir,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        check=not args.no_check,
     )
     total = sum(merged["seconds"].values())
-    print(f"run-notebooks [{args.profile}]: {len(merged['seconds'])} notebooks in {total:.0f} s; metrics.json written")
+    metrics_file = Path(merged["parameters"]["run_dir"]) / "metrics.json"
+    print(
+        f"run-notebooks [{args.profile}]: {len(merged['seconds'])} notebook(s) in {total:.0f} s; {metrics_file}"
+    )
     return 0

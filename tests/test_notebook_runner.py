@@ -58,9 +58,76 @@ def test_a_failing_cell_is_reported_with_notebook_and_cell(
     with pytest.raises(CellclrError) as err:
         runner.execute_notebook("99_broken", {"answer": 7, "unused": 1}, tmp_path / "out")
     message = str(err.value)
-    assert "notebook 99_broken failed in cell [3] of the executed copy" in message  # [1] parameters, [2] injected by papermill
+    assert (
+        "notebook 99_broken failed in cell [3] of the executed copy" in message
+    )  # [1] parameters, [2] injected by papermill
     assert "AssertionError: answer is 7" in message and "assert answer == 42" in message
     assert (tmp_path / "out" / "99_broken.ipynb").is_file(), "the executed copy is kept for inspection"
+
+
+def _write_notebook(path: Path, parameters: str, *cells: str) -> None:
+    """A py:percent notebook with a tagged ``parameters`` cell followed by ``cells``."""
+    notebook = nbformat.v4.new_notebook()
+    tagged = nbformat.v4.new_code_cell(parameters)
+    tagged.metadata["tags"] = ["parameters"]
+    notebook.cells = [tagged, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(notebook, path, fmt="py:percent")
+
+
+@pytest.fixture
+def toy_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two throwaway notebooks in place of the real five; the first records metrics from its parameters."""
+    _write_notebook(
+        tmp_path / "01_toy.py",
+        'run_dir = "nowhere"\nepochs = 1\nseed = 0',
+        "from cellclr_lib.notebook_runner import record_metrics",
+        'record_metrics(run_dir, "01_toy", epochs_seen=epochs, nsc=0.25 + seed)',
+    )
+    _write_notebook(tmp_path / "02_toy.py", "seed = 0", "raise RuntimeError('02 must not run here')")
+    (tmp_path / "expectations").mkdir()
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", tmp_path)
+    monkeypatch.setattr(runner, "EXPECTATIONS_DIR", tmp_path / "expectations")
+    monkeypatch.setattr(runner, "NOTEBOOKS", ("01_toy", "02_toy"))
+    return tmp_path
+
+
+def test_run_injects_parameters_and_merges_metrics(toy_notebooks: Path) -> None:
+    run_dir = toy_notebooks / "run"
+    (run_dir / "metrics").mkdir(parents=True)
+    (run_dir / "metrics" / "01_toy.json").write_text('{"stale": true}')
+    (toy_notebooks / "expectations" / "ci.json").write_text(
+        '{"_about": "a comment", "01_toy.nsc": {"min": 0.2, "max": 0.3}, "02_toy.nsc": {"min": 1}}'
+    )
+    merged = runner.run_notebooks(
+        "ci", only=["01"], run_dir=run_dir, output_dir=toy_notebooks / "out", overrides={"seed": 0}
+    )
+    # the ci profile's epochs (2) replaced the notebook's default; old values of a rerun were discarded
+    assert merged["01_toy"] == {"epochs_seen": 2, "nsc": 0.25}
+    assert merged["profile"] == "ci" and merged["dataset"] == "synthetic"
+    assert list(merged["seconds"]) == ["01_toy"] and merged["seconds"]["01_toy"] > 0
+    assert merged["parameters"]["run_dir"] == str(run_dir)
+    assert json.loads((run_dir / "metrics.json").read_text()) == merged
+    executed = nbformat.read(toy_notebooks / "out" / "01_toy.ipynb", as_version=4)
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "epochs = 2" in injected.source and "batch_size" not in injected.source, "only declared parameters"
+
+
+def test_a_metric_below_its_floor_fails_naming_notebook_and_metric(toy_notebooks: Path) -> None:
+    (toy_notebooks / "expectations" / "quick.json").write_text('{"01_toy.nsc": {"min": 0.3}}')
+    with pytest.raises(CellclrError) as err:
+        runner.run_notebooks(
+            "quick", only=["01_toy"], run_dir=toy_notebooks / "run", output_dir=toy_notebooks / "out"
+        )
+    assert "01_toy.nsc = 0.25 is below its floor 0.3" in str(err.value)
+    assert str(toy_notebooks / "run" / "metrics.json") in str(err.value), "the merged metrics are kept"
+
+
+def test_cli_refuses_an_unknown_notebook(capsys: pytest.CaptureFixture[str]) -> None:
+    from cellclr_lib.cli import main
+
+    assert main(["run-notebooks", "--only", "07", "--no-check"]) == 2
+    assert "no notebook matches 07" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", runner.NOTEBOOKS)
