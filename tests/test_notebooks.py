@@ -1,12 +1,12 @@
 """Every notebook, executed with papermill under the ``ci`` profile; the book built from them; the browser check.
 
 One session-scoped run (about 3 minutes on 2 cores) feeds all tests here, in a temporary folder: the repository's
-``book/`` sources are copied next to the executed notebooks, so nothing in the working tree changes.
+``book/`` sources are copied next to the executed notebooks, so nothing in the working tree changes. The browser
+check of a built book lives in ``tests/test_book.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -19,13 +19,6 @@ import pytest
 from cellclr_lib.notebook_runner import NOTEBOOKS, ROOT, run_notebooks
 
 pytestmark = pytest.mark.slow
-
-
-def _book_check():
-    spec = importlib.util.spec_from_file_location("book_check", ROOT / "scripts" / "book_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
@@ -81,11 +74,3 @@ def test_book_renders_every_chapter_with_figures(built_book: Path) -> None:
         assert page.is_file(), f"{name} not rendered"
         assert "<img" in page.read_text(), f"{name} rendered without figures"
     assert "not computed here" in (built_book / "results.html").read_text(), "published numbers are labelled"
-
-
-@pytest.mark.browser
-def test_book_in_a_real_browser(built_book: Path) -> None:
-    check = _book_check()
-    if not check.browser_available():
-        pytest.skip("chromium/chromedriver not installed (scripts/install_browser.sh installs them)")
-    assert check.check_book(built_book) == []
