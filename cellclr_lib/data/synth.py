@@ -46,6 +46,7 @@ from cellclr_lib.data.synthetic_render import (
     PHENOTYPE,
     PHENOTYPE_NAMES,
     Acquisition,
+    draw_cells,
     place_cells,
     render_field,
 )
@@ -121,8 +122,10 @@ class SynthConfig:
                 )
 
 
+#: ``tiny``: ~95 fields of 256 × 320 (tests, seconds); ``small``: ~190 fields of 384 × 512 (the book's run).
+#: Both draw three compounds per MoA (two weeks plus a same-week partner, see :func:`pick_compounds`).
 PRESETS: dict[str, SynthConfig] = {
-    "tiny": SynthConfig(preset="tiny"),
+    "tiny": SynthConfig(preset="tiny", compounds_per_moa=3, replicates=1),
     "small": SynthConfig(
         preset="small",
         field_shape=(384, 512),
@@ -154,23 +157,28 @@ def _stable_rng(seed: int, *keys: str | int) -> np.random.Generator:
 
 
 def pick_compounds(week_of: pd.Series, k: int, rng: np.random.Generator) -> list[str]:
-    """``k`` compounds of one MoA (``week_of``: compound -> week): two from one week first, then other weeks.
+    """``k`` compounds of one MoA (``week_of``: compound -> week), spread over weeks, with one same-week pair.
 
-    Two compounds of one MoA in the same week are the batch confound BBBC021 is known for (NSC can match them
-    through the week's staining); the others give NSCB something to find. The stand-in keeps both situations.
+    NSCB only counts a neighbour from *another* week, so the first two compounds come from two different weeks
+    wherever the real data has them (otherwise an MoA could never be matched across batches). The third, when
+    asked for, shares a week with the first: two compounds of one MoA in one week are the batch confound
+    BBBC021 is known for (NSC can match them through the week's staining alone), and the NSC − NSCB drop
+    measures exactly that. Further compounds come from new weeks first.
     """
     by_week = {week: list(rng.permutation(sorted(c))) for week, c in week_of.groupby(week_of).groups.items()}
     weeks = sorted(by_week, key=lambda w: (-len(by_week[w]), rng.random()))
-    picked = by_week[weeks[0]][: min(2, k)]
-    others = [c for w in weeks[1:] for c in by_week[w]] + by_week[weeks[0]][len(picked) :]
-    return picked + others[: k - len(picked)]
+    one_per_week = [by_week[w][0] for w in weeks]
+    partners = [c for w in weeks for c in by_week[w][1:]]
+    order = one_per_week[:2] + partners[:1] + one_per_week[2:] + partners[1:]
+    return order[:k]
 
 
 def choose_fields(config: SynthConfig) -> pd.DataFrame:
     """The real benchmark fields the stand-in renders: treatments of every MoA plus DMSO on every plate.
 
-    Compounds are drawn per MoA (seeded, :func:`pick_compounds`); a Week4 compound is always included so that both real file-name
-    forms occur. Each treatment keeps its first ``replicates`` wells (on distinct real plates).
+    Compounds are drawn per MoA (seeded, :func:`pick_compounds`); a Week4 compound is always included so that
+    both real file-name forms occur. Each treatment keeps its first ``replicates`` wells (on distinct real
+    plates), each plate its first ``dmso_wells_per_plate`` DMSO wells.
     """
     bench = metadata.benchmark_fields()
     bench = bench[bench["site"] <= config.sites]
@@ -238,13 +246,29 @@ def cell_phenotypes(row: pd.Series, n: int, config: SynthConfig, rng: np.random.
     return np.clip(params, low, None), affected
 
 
+#: the stain-ratio directions of successive weeks are this angle apart (the golden angle): any set of weeks
+#: gets well-separated directions, so two weeks never stain alike by chance.
+_GOLDEN_ANGLE = float(np.pi * (3 - np.sqrt(5)))
+
+
 def acquisition_for(plate: str, config: SynthConfig) -> Acquisition:
-    """Batch effects of one plate: its week's (shared by the week's plates) plus a smaller plate-own part."""
-    week = _stable_rng(config.seed, "week", metadata.batch_of(plate))
+    """Batch effects of one plate: its week's (shared by the week's plates) plus a smaller plate-own part.
+
+    The log stain gains of week ``k`` are ``0.35 s (cos θ_k e1 + sin θ_k e2) + N(0, (0.1 s)²)`` with
+    ``θ_k = φ + k × golden angle`` and ``e1, e2`` orthonormal and orthogonal to ``(1, 1, 1)``: each week shifts
+    the *ratios* between the channels (what a cosine similarity sees) in its own direction, not only the
+    overall brightness. ``s`` is ``batch_effect``; the phase ``φ`` comes from the seed.
+    """
+    batch = metadata.batch_of(plate)
+    week = _stable_rng(config.seed, "week", batch)
     own = _stable_rng(config.seed, "plate", plate)
     s = config.batch_effect
-    gain = np.exp(week.normal(0, 0.30 * s, 3) + own.normal(0, 0.08 * s, 3))
-    background = 120 + np.abs(week.normal(0, 80 * s, 3) + own.normal(0, 20 * s, 3))
+    index = int("".join(ch for ch in batch if ch.isdigit()) or 0)
+    theta = _stable_rng(config.seed, "week-phase").uniform(0, 2 * np.pi) + index * _GOLDEN_ANGLE
+    e1, e2 = np.array([1.0, -1.0, 0.0]) / np.sqrt(2), np.array([1.0, 1.0, -2.0]) / np.sqrt(6)
+    ratios = 0.35 * s * (np.cos(theta) * e1 + np.sin(theta) * e2)
+    gain = np.exp(ratios + week.normal(0, 0.10 * s) + own.normal(0, 0.04 * s, 3))
+    background = 120 + np.abs(week.normal(0, 80 * s, 3) + own.normal(0, 10 * s, 3))
     return Acquisition(
         gain=tuple(float(g) for g in gain),
         background=tuple(float(b) for b in background),
@@ -258,19 +282,23 @@ def acquisition_for(plate: str, config: SynthConfig) -> Acquisition:
 
 
 def _render_task(task: tuple[dict, SynthConfig, float, str]) -> list[dict]:
-    """Render one field, write its three TIFFs atomically, return its true nuclei (a worker function)."""
+    """Render one field, write its three TIFFs atomically, return its true nuclei (a worker function).
+
+    A field whose three files exist is not rendered again: its cells are drawn before any pixel noise, so its
+    nuclei are recomputed exactly without rendering (resuming costs almost nothing).
+    """
     row, config, max_dose, root = task
-    field_dir = Path(root) / row["path_dapi"]
     rng = np.random.default_rng([config.seed, int(row["field_id"])])
     centres = place_cells(config.field_shape, config.density, rng)
     params, affected = cell_phenotypes(pd.Series(row), len(centres), config, rng, max_dose)
-    pixels, nuclei = render_field(
-        config.field_shape, centres, params, acquisition_for(row["plate"], config), rng
-    )
-    for channel, image in zip(metadata.CHANNELS, pixels, strict=True):
-        target = Path(root) / row[f"path_{channel.lower()}"] / row[f"file_{channel.lower()}"]
-        if not target.exists():
-            field_dir.mkdir(parents=True, exist_ok=True)
+    cells = draw_cells(centres, params, rng)
+    targets = [
+        Path(root) / row[f"path_{channel.lower()}"] / row[f"file_{channel.lower()}"]
+        for channel in metadata.CHANNELS
+    ]
+    if not all(target.is_file() for target in targets):
+        pixels = render_field(config.field_shape, cells, acquisition_for(row["plate"], config), rng)
+        for target, image in zip(targets, pixels, strict=True):
             with atomic_path(target) as tmp:
                 tifffile.imwrite(tmp, image, photometric="minisblack", metadata=None)
     keys = {k: row[k] for k in ("field_id", "image_number", "plate", "well", "site")}
@@ -283,7 +311,7 @@ def _render_task(task: tuple[dict, SynthConfig, float, str]) -> list[dict]:
             "radius": float(r),
             "affected": bool(affected[int(c)]),
         }
-        for x, y, r, c in nuclei
+        for x, y, r, c in cells.nuclei()
     ]
 
 
@@ -403,6 +431,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-effect", type=float, help="strength of week/plate effects (0 = none, 1 = default)"
     )
     parser.add_argument("--compounds-per-moa", type=int, help="compounds drawn per MoA")
+    parser.add_argument(
+        "--concentrations-per-compound", type=int, help="highest concentrations kept per compound"
+    )
+    parser.add_argument("--replicates", type=int, help="wells per treatment (1-3)")
     parser.add_argument("--sites", type=int, help="fields per well (1-4)")
 
 
@@ -414,6 +446,8 @@ def main(args: argparse.Namespace) -> int:
             "field_shape": args.field_size,
             "batch_effect": args.batch_effect,
             "compounds_per_moa": args.compounds_per_moa,
+            "concentrations_per_compound": args.concentrations_per_compound,
+            "replicates": args.replicates,
             "sites": args.sites,
         }.items()
         if value is not None

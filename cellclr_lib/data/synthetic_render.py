@@ -6,7 +6,9 @@ from its cell's centre and of that cell's phenotype parameters, gathered per pix
 random textures are Gaussian-filtered white noise. No Python loop runs over pixels or cells.
 
 Phenotype parameters (one row per cell, see :data:`PHENOTYPE`) and what each MoA does to them are in
-:mod:`cellclr_lib.data.synthetic`; this module only draws.
+:mod:`cellclr_lib.data.synth`; this module only draws. The per-cell random draws (:func:`draw_cells`) come
+before the per-pixel ones (:func:`render_field`), so the true nuclei of a field can be recomputed without
+rendering it — that is what makes resuming an interrupted generation cheap.
 """
 
 from __future__ import annotations
@@ -69,28 +71,63 @@ def smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator)
     return (field - field.mean()) / (field.std() + 1e-8)
 
 
-def render_field(
-    shape: tuple[int, int],
-    centres: np.ndarray,
-    params: np.ndarray,
-    acquisition: Acquisition,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Render one field: ``(3, H, W)`` uint16 (DAPI, Tubulin, Actin) and the nuclei ``(m, 4)`` (x, y, r, cell).
+@dataclass(frozen=True)
+class Cells:
+    """The cells of one field: centres ``(n, 2)`` as (x, y), phenotype ``params`` and their random shape draws."""
 
-    ``params`` is ``(n, len(PHENOTYPE))`` in :data:`PHENOTYPE_NAMES` order, one row per centre.
-    """
+    centres: np.ndarray
+    params: dict[str, np.ndarray]  # phenotype name -> (n,)
+    angle: np.ndarray  # orientation of the long axis
+    elong: np.ndarray  # aspect ratio of the outline
+    r_nuc: np.ndarray  # nucleus radius (px)
+    r_cell: np.ndarray  # cell radius (px)
+    lobes: np.ndarray  # number of lobes of the outline
+    lobe_phase: np.ndarray
+    second: np.ndarray  # bool: has a second nucleus
+    fibre_angle: np.ndarray  # direction of the stress fibres
+    filaments: np.ndarray  # number of radial microtubule bundles
+
+    def nuclei(self) -> np.ndarray:
+        """The true nuclei ``(m, 4)``: x, y, radius, cell index (a multinucleated cell has two rows)."""
+        n = len(self.centres)
+        shift = np.where(self.second, 1.1 * self.r_nuc, 0.0)
+        shift_xy = np.stack([shift * np.cos(self.angle), shift * np.sin(self.angle)], axis=1)
+        first, extra = self.centres - shift_xy, (self.centres + shift_xy)[self.second]
+        return np.concatenate(
+            [
+                np.column_stack([first, self.r_nuc, np.arange(n)]),
+                np.column_stack([extra, self.r_nuc[self.second], np.flatnonzero(self.second)]),
+            ]
+        )
+
+
+def draw_cells(centres: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> Cells:
+    """Draw each cell's shape from its phenotype: ``params`` is ``(n, len(PHENOTYPE))`` in PHENOTYPE_NAMES order."""
     p = {name: params[:, i] for i, name in enumerate(PHENOTYPE_NAMES)}
     n = len(centres)
-    angle = rng.uniform(0, np.pi, n)
-    elong = 1 + 0.25 * (1 - np.clip(p["roundness"], 0, 1)) * rng.uniform(0.3, 1, n)
-    r_nuc = NUCLEUS_RADIUS * p["nucleus_scale"] * (1 - 0.4 * np.clip(p["dna_condensed"], 0, 1))
-    r_cell = CELL_RADIUS * p["cell_scale"]
-    lobes = rng.integers(3, 6, n)
-    lobe_phase = rng.uniform(0, 2 * np.pi, n)
-    second = rng.random(n) < p["multinucleated"]
-    fibre_angle = rng.uniform(0, np.pi, n)
-    filaments = rng.integers(10, 18, n)
+    return Cells(
+        centres=centres,
+        params=p,
+        angle=rng.uniform(0, np.pi, n),
+        elong=1 + 0.25 * (1 - np.clip(p["roundness"], 0, 1)) * rng.uniform(0.3, 1, n),
+        r_nuc=NUCLEUS_RADIUS * p["nucleus_scale"] * (1 - 0.4 * np.clip(p["dna_condensed"], 0, 1)),
+        r_cell=CELL_RADIUS * p["cell_scale"],
+        lobes=rng.integers(3, 6, n),
+        lobe_phase=rng.uniform(0, 2 * np.pi, n),
+        second=rng.random(n) < p["multinucleated"],
+        fibre_angle=rng.uniform(0, np.pi, n),
+        filaments=rng.integers(10, 18, n),
+    )
+
+
+def render_field(
+    shape: tuple[int, int], cells: Cells, acquisition: Acquisition, rng: np.random.Generator
+) -> np.ndarray:
+    """Render one field as ``(3, H, W)`` uint16 (DAPI, Tubulin, Actin)."""
+    p, centres, n = cells.params, cells.centres, len(cells.centres)
+    angle, elong, r_nuc, r_cell = cells.angle, cells.elong, cells.r_nuc, cells.r_cell
+    lobes, lobe_phase, second = cells.lobes, cells.lobe_phase, cells.second
+    fibre_angle, filaments = cells.fibre_angle, cells.filaments
 
     # Voronoi partition: every pixel belongs to its nearest cell centre.
     seeds = np.ones(shape, dtype=bool)
@@ -158,15 +195,4 @@ def render_field(
     image = (signal * gain + background) * shading
     image = rng.poisson(np.clip(image, 0, None)).astype(np.float32)  # shot noise
     image += rng.normal(0, acquisition.read_noise, image.shape)
-    pixels = np.clip(np.rint(image), 0, 65535).astype(np.uint16)
-
-    shift = np.where(second, 1.1 * r_nuc, 0.0)
-    shift_xy = np.stack([shift * np.cos(angle), shift * np.sin(angle)], axis=1)
-    first, extra = centres - shift_xy, (centres + shift_xy)[second]
-    nuclei = np.concatenate(
-        [
-            np.column_stack([first, r_nuc, np.arange(n)]),
-            np.column_stack([extra, r_nuc[second], np.flatnonzero(second)]),
-        ]
-    )
-    return pixels, nuclei
+    return np.clip(np.rint(image), 0, 65535).astype(np.uint16)
