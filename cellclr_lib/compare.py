@@ -16,6 +16,7 @@ import pandas as pd
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.evaluate import (
     Similarity,
+    add_protocol_options,
     attach_metadata,
     canonicalize_columns,
     evaluate_wells,
@@ -92,6 +93,7 @@ def compare(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr compare``."""
+    add_protocol_options(parser)
     parser.add_argument(
         "--feature-set",
         action="append",
@@ -105,34 +107,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=METHODS,
         default=["none", "tvn"],
         help="post-processings to evaluate (default: none tvn)",
-    )
-    parser.add_argument(
-        "--aggregate",
-        choices=("mean", "median"),
-        default="median",
-        help="how wells become treatment profiles (default: median)",
-    )
-    parser.add_argument(
-        "--cell-aggregate",
-        choices=("mean", "median"),
-        default="mean",
-        help="how cells become well profiles (default: mean)",
-    )
-    parser.add_argument(
-        "--similarity",
-        choices=("cosine", "pearson"),
-        default="cosine",
-        help="similarity of treatment profiles (default: cosine)",
-    )
-    parser.add_argument(
-        "--lambda",
-        dest="lam",
-        type=float,
-        default=DEFAULT_LAMBDA,
-        help="regulariser of whiten/tvn (default: 1)",
-    )
-    parser.add_argument(
-        "--moa-csv", type=Path, default=None, help="MoA table (default: the shipped BBBC021_v1_moa.csv)"
     )
     parser.add_argument(
         "--out",

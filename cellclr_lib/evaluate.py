@@ -456,19 +456,8 @@ def run_evaluation(
 # --------------------------------------------------------------------------- command line
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``cellclr evaluate``."""
-    parser.add_argument(
-        "profiles",
-        type=Path,
-        help="feature-set directory, or CSV/parquet table of cell-, image- or well-level profiles",
-    )
-    parser.add_argument(
-        "--normalize",
-        choices=METHODS,
-        default="none",
-        help="post-processing of well profiles, fitted on DMSO wells (default: none)",
-    )
+def add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``cellclr evaluate`` and ``cellclr compare``: aggregation, similarity, λ, MoA table."""
     parser.add_argument(
         "--aggregate",
         choices=("mean", "median"),
@@ -480,21 +469,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("mean", "median"),
         default="mean",
         help="how cells become well (or image) profiles (default: mean)",
-    )
-    parser.add_argument(
-        "--image-aggregate",
-        choices=("mean", "median"),
-        default=None,
-        help="how images become well profiles, with --via-image or image-level input (default: as --cell-aggregate)",
-    )
-    parser.add_argument(
-        "--level",
-        choices=("cell", "image", "well"),
-        default=None,
-        help="level of the input rows when auto-detection is ambiguous",
-    )
-    parser.add_argument(
-        "--via-image", action="store_true", help="aggregate cells to images first, then images to wells"
     )
     parser.add_argument(
         "--similarity",
@@ -514,6 +488,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="MoA table joined on compound+concentration (default: the shipped BBBC021_v1_moa.csv)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``cellclr evaluate``."""
+    add_protocol_options(parser)
+    parser.add_argument(
+        "profiles",
+        type=Path,
+        help="feature-set directory, or CSV/parquet table of cell-, image- or well-level profiles",
+    )
+    parser.add_argument(
+        "--normalize",
+        choices=METHODS,
+        default="none",
+        help="post-processing of well profiles, fitted on DMSO wells (default: none)",
+    )
+    parser.add_argument(
+        "--image-aggregate",
+        choices=("mean", "median"),
+        default=None,
+        help="how images become well profiles, with --via-image or image-level input (default: as --cell-aggregate)",
+    )
+    parser.add_argument(
+        "--level",
+        choices=("cell", "image", "well"),
+        default=None,
+        help="level of the input rows when auto-detection is ambiguous",
+    )
+    parser.add_argument(
+        "--via-image", action="store_true", help="aggregate cells to images first, then images to wells"
     )
     parser.add_argument(
         "--metadata",
