@@ -19,3 +19,10 @@ class CellclrError(Exception):
         super().__init__("\n".join(parts))
         self.path = Path(path) if path is not None else None
         self.fix = fix
+
+
+def require(checks: list[tuple[bool, str]], *, fix: str, prefix: str = "") -> None:
+    """Raise :class:`CellclrError` for the first failed ``(condition, message)``: one rule for config checks."""
+    for ok, message in checks:
+        if not ok:
+            raise CellclrError(prefix + message, fix=fix)

@@ -44,14 +44,6 @@ class FeatureSet:
                 f"features {self.features.shape} and cells ({len(self.cells)} rows) are not aligned"
             )
 
-    def to_frame(self, prefix: str = "f") -> pd.DataFrame:
-        """Metadata and features in one wide table (feature columns ``f0000, f0001, ...``)."""
-        names = [f"{prefix}{i:04d}" for i in range(self.features.shape[1])]
-        wide = pd.DataFrame(
-            np.asarray(self.features, dtype=np.float32), columns=names, index=self.cells.index
-        )
-        return pd.concat([self.cells, wide], axis=1)
-
 
 def write_feature_set(out_dir: str | Path, feature_set: FeatureSet) -> Path:
     """Write a feature set atomically file by file; ``features.json`` last, so its presence means complete."""

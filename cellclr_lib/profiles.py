@@ -60,11 +60,6 @@ class Profiles:
         mask = np.asarray(mask, dtype=bool)
         return Profiles(self.meta[mask].reset_index(drop=True), self.values[mask])
 
-    def to_frame(self, prefix: str = "f") -> pd.DataFrame:
-        """Metadata and values in one wide table (feature columns ``f0000, f0001, ...``)."""
-        names = [f"{prefix}{i:04d}" for i in range(self.values.shape[1])]
-        return pd.concat([self.meta, pd.DataFrame(self.values, columns=names)], axis=1)
-
 
 def group_codes(keys: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Integer group code of each row and the unique key rows in sorted order (code ``g`` = row ``g``)."""

@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from cellclr_lib import __version__
 from cellclr_lib.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from cellclr_lib.distributed import DistInfo, all_reduce_mean, barrier, gather_objects, init_from_env
-from cellclr_lib.errors import CellclrError
+from cellclr_lib.errors import CellclrError, require
 from cellclr_lib.io import write_json_atomic, write_table_atomic
 from cellclr_lib.losses import nt_xent
 from cellclr_lib.models import ARCHS, build_model
@@ -136,9 +136,7 @@ class TrainConfig:
             (self.epochs >= 1 and self.batch_size >= 2, "epochs must be ≥ 1 and batch_size ≥ 2"),
             (self.lr > 0 and self.temperature > 0, "lr and temperature must be positive"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise CellclrError(message, fix="see `cellclr train --help`")
+        require(checks, fix="see `cellclr train --help`")
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> float:

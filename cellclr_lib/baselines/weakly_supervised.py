@@ -96,8 +96,8 @@ def train_weakly(
 ) -> tuple[TreatmentClassifier, list[float]]:
     """Train ``encoder`` + linear head to predict ``labels`` (ints; -1 = not trained on) from uint8 crops.
 
-    ``encoder`` defaults to ``build_encoder(arch, pretrained=False)`` — random initialisation (and the
-    small-crop stem, as for SimCLR from scratch), so the baseline learns from the labels alone. ``train_cells`` trains on a seeded subset.
+    ``encoder`` defaults to ``build_encoder(arch, pretrained=False)`` — random initialisation with the same
+    stem as SimCLR, so the baseline learns from the labels alone. ``train_cells`` trains on a seeded subset.
     Returns the classifier (eval mode) and the loss of every step.
     """
     size = size or int(crops.shape[-1])

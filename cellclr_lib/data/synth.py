@@ -50,7 +50,7 @@ from cellclr_lib.data.synthetic_render import (
     place_cells,
     render_field,
 )
-from cellclr_lib.errors import CellclrError
+from cellclr_lib.errors import CellclrError, require
 from cellclr_lib.io import atomic_path, write_json_atomic, write_table_atomic, write_text_atomic
 
 TRUTH_FILE = "synthetic_truth.parquet"
@@ -115,11 +115,7 @@ class SynthConfig:
             (self.batch_effect >= 0, "batch_effect must be ≥ 0"),
             (0 <= self.unaffected < 1, "unaffected must be in [0, 1)"),
         ]
-        for ok, message in problems:
-            if not ok:
-                raise CellclrError(
-                    f"bad synthetic-data parameter: {message}", fix="see `cellclr synth --help`"
-                )
+        require(problems, prefix="bad synthetic-data parameter: ", fix="see `cellclr synth --help`")
 
 
 #: ``tiny``: ~95 fields of 256 × 320 (tests, seconds); ``small``: ~190 fields of 384 × 512 (the book's run).
@@ -347,7 +343,7 @@ def generate(
             path=out,
             fix="choose another --out, or delete the folder to regenerate it",
         )
-    if any(out.iterdir()) if out.is_dir() else False:
+    if out.is_dir() and any(out.iterdir()):
         partial = out / PARTIAL_MARKER
         if not partial.is_file() or json.loads(partial.read_text()).get("config") != wanted["config"]:
             raise CellclrError(
