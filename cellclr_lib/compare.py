@@ -14,18 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from cellclr_lib.errors import CellclrError
-from cellclr_lib.evaluate import (
-    Similarity,
-    add_protocol_options,
-    attach_metadata,
-    canonicalize_columns,
-    evaluate_wells,
-    load_profiles,
-)
+from cellclr_lib.evaluate import METRICS, add_protocol_options, evaluate_wells
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.io import atomic_path, write_table_atomic
+from cellclr_lib.metrics.nsc import Similarity
 from cellclr_lib.normalize import DEFAULT_LAMBDA, METHODS
 from cellclr_lib.profiles import Reduce, well_profiles
+from cellclr_lib.tables import attach_metadata, canonicalize_columns, load_profiles
 
 TABLE_COLUMNS = [
     "method",
@@ -40,6 +35,10 @@ TABLE_COLUMNS = [
     "nscb_skipped",
     "nsc_ties",
     "nscb_ties",
+    "map_activity",
+    "map_activity_fraction",
+    "map_consistency",
+    "map_consistency_fraction",
     "aggregate",
     "similarity",
 ]
@@ -54,11 +53,13 @@ def compare(
     similarity: Similarity = "cosine",
     lam: float = DEFAULT_LAMBDA,
     moa_csv: str | Path | None = None,
+    metrics: Sequence[str] = METRICS,
 ) -> pd.DataFrame:
-    """Tidy table, one row per (method, normalisation): NSC, NSCB, drop and their counts.
+    """Tidy table, one row per (method, normalisation): NSC, NSCB, drop, their counts and mAP.
 
-    ``feature_sets`` maps a method name to a :class:`FeatureSet` (per-cell) or to a path that
-    :func:`cellclr_lib.evaluate.load_profiles` reads (feature-set directory or profile table).
+    The mAP columns (activity and MoA consistency, see :mod:`cellclr_lib.metrics.map`) are empty unless
+    ``metrics`` holds ``"map"``. ``feature_sets`` maps a method name to a :class:`FeatureSet` (per-cell) or to a path that
+    :func:`cellclr_lib.tables.load_profiles` reads (feature-set directory or profile table).
     """
     rows = []
     for name, source in feature_sets.items():
@@ -71,19 +72,24 @@ def compare(
         for method in normalizations:
             try:
                 result = evaluate_wells(
-                    wells, normalization=method, aggregate=aggregate, similarity=similarity, lam=lam
+                    wells,
+                    normalization=method,
+                    aggregate=aggregate,
+                    similarity=similarity,
+                    lam=lam,
+                    metrics=metrics,
                 )
             except ValueError as err:
                 raise CellclrError(
                     f"{name}, {method}: {err}",
                     path=str(source) if not isinstance(source, FeatureSet) else None,
                 ) from err
-            metrics = {key: result.metrics[key] for key in TABLE_COLUMNS if key in result.metrics}
+            scores = {key: result.metrics[key] for key in TABLE_COLUMNS if key in result.metrics}
             rows.append(
                 {
                     "method": name,
                     "normalize": method,
-                    **metrics,
+                    **scores,
                     "aggregate": aggregate,
                     "similarity": similarity,
                 }
@@ -113,6 +119,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         help="write the comparison table here (CSV, or parquet by extension)",
+    )
+    parser.add_argument(
+        "--metric",
+        nargs="+",
+        choices=METRICS,
+        default=list(METRICS),
+        help="nsc: NSC/NSCB/drop; map: activity and MoA-consistency mAP by copairs (default: both)",
     )
     parser.add_argument("--figure", type=Path, default=None, help="save the comparison bar chart to this PNG")
 
@@ -145,9 +158,10 @@ def main(args: argparse.Namespace) -> int:
         similarity=args.similarity,
         lam=args.lam,
         moa_csv=args.moa_csv,
+        metrics=args.metric,
     )
     print(
-        table[["method", "normalize", "nsc", "nscb", "drop"]].to_string(
+        table[["method", "normalize", "nsc", "nscb", "drop", "map_activity", "map_consistency"]].to_string(
             index=False, float_format="{:.3f}".format
         )
     )

@@ -54,7 +54,7 @@ def test_compare_matches_single_evaluations(moa_csv) -> None:
     strong = table.iloc[0]
     assert strong["nsc"] == 1.0 and strong["drop"] == pytest.approx(strong["nsc"] - strong["nscb"])
     assert table.loc[table["method"] == "weak", "nsc"].max() < 1.0
-    from cellclr_lib.evaluate import attach_metadata
+    from cellclr_lib.tables import attach_metadata
 
     fs = sets["weak"]
     single = evaluate_profiles(
@@ -66,8 +66,8 @@ def test_compare_matches_single_evaluations(moa_csv) -> None:
 
 
 def test_profile_map_figure_has_one_panel_per_colouring(moa_csv) -> None:
-    from cellclr_lib.evaluate import attach_metadata
     from cellclr_lib.profiles import well_profiles
+    from cellclr_lib.tables import attach_metadata
 
     fs = make_feature_set(5.0, 0)
     wells = well_profiles(fs.features, attach_metadata(fs.cells, moa_csv, moa_csv=moa_csv))

@@ -11,6 +11,7 @@ Public copies of these files differ in small ways (quoted or bare headers, CR-on
 
 from __future__ import annotations
 
+import gzip
 import io
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from cellclr_lib.errors import CellclrError
 
 IMAGE_CSV_NAME = "BBBC021_v1_image.csv"
 MOA_CSV_NAME = "BBBC021_v1_moa.csv"
+GZIP_MAGIC = b"\x1f\x8b"
 
 #: sha256 of the shipped files, equal to the Broad's distribution (see resources/SOURCES.md).
 SHIPPED_SHA256 = {
@@ -83,7 +85,10 @@ def normalize_concentration(values: pd.Series) -> pd.Series:
 
 
 def read_csv_text(path: str | Path, **read_csv_options: object) -> pd.DataFrame:
-    """Read any CSV whatever its line endings (LF, CRLF, CR-only) or BOM; clear errors naming the file."""
+    """Read any CSV, gzipped or not, whatever its line endings (LF, CRLF, CR-only) or BOM; clear errors.
+
+    Gzip is recognised by its magic bytes rather than the ``.gz`` suffix, so a renamed file still reads.
+    """
     path = Path(path)
     if not path.is_file():
         raise CellclrError(
@@ -92,9 +97,12 @@ def read_csv_text(path: str | Path, **read_csv_options: object) -> pd.DataFrame:
             fix="pass the right path; for metadata run `cellclr download --metadata-only` or omit it",
         )
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CellclrError(f"not a UTF-8 text file ({err})", path=path, fix="re-download the file") from err
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw).decode("utf-8-sig")
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
+        raise CellclrError(
+            f"not a UTF-8 text (or gzipped text) file ({err})", path=path, fix="re-download the file"
+        ) from err
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise CellclrError("file is empty", path=path, fix="re-download the file")

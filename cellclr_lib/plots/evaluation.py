@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from cellclr_lib.evaluate import Evaluation
+    from cellclr_lib.metrics.nsc import Evaluation
     from cellclr_lib.profiles import Profiles
 
 
