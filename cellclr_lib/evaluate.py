@@ -152,13 +152,6 @@ def run_evaluation(
         )
     except ValueError as err:
         raise CellclrError(str(err), path=path, fix="check the input's DMSO wells and options") from err
-    if "nsc" in metrics and result.metrics["nsc_total"] == 0:
-        raise CellclrError(
-            f"no treatment has a treatment of another compound to match ({result.metrics['n_treatments']} "
-            "treatment(s)): NSC is undefined",
-            path=path,
-            fix="evaluate a table with treatments of at least two compounds",
-        )
     result.settings.update(
         {
             "input": str(path),

@@ -245,7 +245,8 @@ def load_profiles(
 
 
 def check_rows(meta: pd.DataFrame, path: Path, *, needs_plate_dmso: bool, drop_unannotated: bool) -> None:
-    """Refuse rows the benchmark cannot judge, naming them: treated compounds without an MoA, DMSO-less plates.
+    """Refuse rows the benchmark cannot judge, naming them: treated compounds without an MoA, DMSO-less plates,
+    fewer than two annotated compounds (no query would have a candidate: NSC 0/0, mAP without positives).
 
     Rows of a compound absent from the MoA table used to vanish silently (NSC then judged fewer treatments
     than the user thinks); ``drop_unannotated`` makes dropping them an explicit choice. A plate without DMSO
@@ -261,6 +262,14 @@ def check_rows(meta: pd.DataFrame, path: Path, *, needs_plate_dmso: bool, drop_u
             + _rows(unannotated),
             path=path,
             fix="add them to the MoA table (--moa-csv), or pass --drop-unannotated to evaluate the rest",
+        )
+    compounds = meta.loc[~unannotated & (meta["compound"] != DMSO).to_numpy(), "compound"].unique()
+    if len(compounds) < 2:
+        raise CellclrError(
+            f"treatments of {len(compounds)} compound(s) ({', '.join(map(str, compounds))}): no treatment has a "
+            "treatment of another compound to match",
+            path=path,
+            fix="evaluate a table with treatments of at least two compounds",
         )
     if needs_plate_dmso:
         plates = meta["plate"].astype(str)

@@ -334,3 +334,110 @@ def test_profile_tables_with_cr_only_line_endings_are_read(tmp_path) -> None:
     )
     read = read_table(table)
     assert list(read["plate"]) == ["Week1_1", "Week1_1"] and list(read["f1"]) == [1.5, 2.5]
+
+
+def _bad(tmp_path, name: str, edit) -> str:
+    """well_table() changed by ``edit`` (a function of the table), written to ``name``."""
+    table = well_table().astype({"f_1": object})
+    path = tmp_path / name
+    edit(table).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        (
+            "text_cell.csv",
+            lambda t: t.assign(f_1=t["f_1"].where(t.index != 3, "#DIV/0!")),
+            r"text_cell\.csv: non-numeric value '#DIV/0!' in feature column 'f_1' at row 4",
+        ),
+        (
+            "nan.csv",
+            lambda t: t.assign(f_0=t["f_0"].where(t.index != 5, np.nan)),
+            r"nan\.csv: NaN or infinite feature values at row 6 \(columns f_0\)",
+        ),
+        (
+            "zeros.csv",
+            lambda t: t.assign(f_0=0.0, f_1=0.0, f_2=0.0),
+            r"zeros\.csv: all 3 features are constant over all 20 rows",
+        ),
+        (
+            "no_moa.csv",
+            lambda t: t.replace({"compound": {"D": "E"}}),
+            r"no_moa\.csv: no MoA for compound\(s\) E at 4 rows \(9, 10, 19, 20\)",
+        ),
+        (
+            "plate_without_dmso.csv",
+            lambda t: t[~((t["plate"] == "Week2_1") & (t["compound"] == "DMSO"))],
+            r"plate_without_dmso\.csv: no DMSO well on plate\(s\) Week2_1 at 8 rows",
+        ),
+        (
+            "one_compound.csv",
+            lambda t: t[t["compound"].isin(["DMSO", "A"])],
+            r"one_compound\.csv: treatments of 1 compound\(s\) \(A\): no treatment has a treatment of another",
+        ),
+    ],
+)
+def test_bad_input_is_a_one_line_error_naming_file_and_rows(
+    tmp_path, moa_csv, capsys, name, edit, message
+) -> None:
+    path = _bad(tmp_path, name, edit)
+    with pytest.raises(CellclrError, match=message):
+        run_evaluation(path, moa_csv=moa_csv, metrics=("nsc", "map"))
+    assert cli.main(["evaluate", path, "--moa-csv", str(moa_csv)]) == 2
+    error = capsys.readouterr().err
+    assert name in error.splitlines()[0] and "Fix:" in error
+
+
+def test_unannotated_rows_can_be_dropped_explicitly(tmp_path, moa_csv) -> None:
+    path = _bad(tmp_path, "extra.csv", lambda t: pd.concat([t, t[t["compound"] == "D"].assign(compound="E")]))
+    result = run_evaluation(path, moa_csv=moa_csv, drop_unannotated=True)
+    assert result.metrics["n_treatments"] == 4
+
+
+def test_gzipped_csv_reads_like_plain_csv(tmp_path, moa_csv) -> None:
+    plain, zipped = tmp_path / "wells.csv", tmp_path / "wells.csv.gz"
+    well_table().to_csv(plain, index=False)
+    well_table().to_csv(zipped, index=False, compression="gzip")
+    assert zipped.read_bytes()[:2] == b"\x1f\x8b"
+    pd.testing.assert_frame_equal(read_table(zipped), read_table(plain))
+
+
+def test_cli_on_the_shipped_cellprofiler_table_gives_the_pinned_numbers(tmp_path, capsys) -> None:
+    """The real per-well file (gzipped, Image_Metadata_* names, no compound column) + the image table."""
+    from cellclr_lib.data.ljosa import ljosa_path
+    from cellclr_lib.data.metadata import IMAGE_CSV_NAME, shipped_path
+
+    out = tmp_path / "metrics.json"
+    argv = ["evaluate", str(ljosa_path()), "--metadata", str(shipped_path(IMAGE_CSV_NAME)), "--out", str(out)]
+    options = ["--normalize", "dmso-zscore", "--aggregate", "mean", "--similarity", "pearson"]
+    assert cli.main(argv + options) == 0
+    printed = capsys.readouterr().out
+    assert "NSC  82.5% (85/103)" in printed and "NSCB 75.0% (69/92, skipped 0)" in printed
+    data = json.loads(out.read_text())
+    assert (data["nsc_correct"], data["nscb_correct"], data["map_activity_retrieved"]) == (85, 69, 90)
+    assert data["map_consistency"] == pytest.approx(0.7385740004752874, abs=1e-9)
+    assert data["settings"]["metrics"] == ["nsc", "map"] and data["settings"]["n_features"] == 516
+
+
+def test_pycytominer_export_reads_back_to_the_same_evaluation(tmp_path) -> None:
+    from cellclr_lib.data.ljosa import load_ljosa_wells
+
+    exported = tmp_path / "profiles.csv.gz"
+    table = load_ljosa_wells().to_pycytominer()
+    assert list(table.columns[:7]) == [
+        "Metadata_Plate",
+        "Metadata_Well",
+        "Metadata_Batch",
+        "Metadata_Compound",
+        "Metadata_Concentration",
+        "Metadata_MoA",
+        "Metadata_Control",
+    ]
+    table.to_csv(exported, index=False)
+    result = run_evaluation(
+        exported, normalization="dmso-zscore", aggregate="mean", similarity="cosine", metrics=("nsc",)
+    )
+    assert (result.metrics["nsc_correct"], result.metrics["nscb_correct"]) == (85, 67)
+    assert result.settings["n_features"] == 516

@@ -20,6 +20,7 @@ import pandas as pd
 
 from cellclr_lib.data.metadata import DMSO, batch_of, field_table, shipped_path
 from cellclr_lib.errors import CellclrError
+from cellclr_lib.tables import to_pycytominer
 
 LJOSA_FILE = "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz"
 LJOSA_SHA256 = "f723a6f78bf66ce7713226c890eb499a2687f22bc095968d5043f6a40e7847ee"
@@ -40,6 +41,10 @@ class WellProfiles:
     def values(self) -> np.ndarray:
         """The features as a float64 matrix (wells × features)."""
         return self.features.to_numpy(dtype=np.float64)
+
+    def to_pycytominer(self) -> pd.DataFrame:
+        """One table with ``Metadata_*`` columns then the features: what pycytominer and copairs expect."""
+        return to_pycytominer(self.meta, self.features)
 
 
 def ljosa_path() -> Path:
