@@ -53,12 +53,12 @@ def compare(
     similarity: Similarity = "cosine",
     lam: float = DEFAULT_LAMBDA,
     moa_csv: str | Path | None = None,
-    metrics: Sequence[str] = METRICS,
+    metrics: Sequence[str] = ("nsc",),
 ) -> pd.DataFrame:
     """Tidy table, one row per (method, normalisation): NSC, NSCB, drop, their counts and mAP.
 
     The mAP columns (activity and MoA consistency, see :mod:`cellclr_lib.metrics.map`) are empty unless
-    ``metrics`` holds ``"map"``. ``feature_sets`` maps a method name to a :class:`FeatureSet` (per-cell) or to a path that
+    ``metrics`` holds ``"map"`` (the command line asks for both). ``feature_sets`` maps a method name to a :class:`FeatureSet` (per-cell) or to a path that
     :func:`cellclr_lib.tables.load_profiles` reads (feature-set directory or profile table).
     """
     rows = []

@@ -37,8 +37,11 @@ NOTEBOOKS = (
     "02_augmentations",
     "03_contrastive_training",
     "04_embedding_evaluation",
-    "05_baselines_comparison",
+    "05_real_profiles_benchmark",
+    "06_baselines_comparison",
 )
+#: notebooks on the shipped real CellProfiler profiles: the same data under every profile, no dataset parameters.
+REAL_PROFILE_NOTEBOOKS = ("05_real_profiles_benchmark",)
 
 #: profile -> parameters offered to every notebook (each receives those its parameters cell declares).
 PROFILES: dict[str, dict[str, Any]] = {
@@ -90,10 +93,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 #: profile -> notebook -> parameters that differ for that notebook only. ``epochs`` means SimCLR epochs in
-#: notebook 3 but VAE / weakly supervised epochs in notebook 5, which need far fewer passes at full scale.
+#: notebook 3 but VAE / weakly supervised epochs in notebook 6, which need far fewer passes at full scale.
 NOTEBOOK_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
-    "quick": {"05_baselines_comparison": {"epochs": 2, "train_cells": 2048}},  # keeps `make` under 15 min
-    "full": {"05_baselines_comparison": {"epochs": 30, "train_cells": 200_000}},
+    "quick": {"06_baselines_comparison": {"epochs": 2, "train_cells": 2048}},  # keeps `make` under 15 min
+    "full": {"06_baselines_comparison": {"epochs": 30, "train_cells": 200_000}},
 }
 
 

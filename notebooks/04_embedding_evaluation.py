@@ -185,4 +185,4 @@ profile_map_figure(
 # - Post-processing fitted on DMSO (whitening, TVN) usually narrows the drop.
 #
 # ## What next
-# [Notebook 5](05_baselines_comparison) runs the same evaluation on every baseline.
+# [Notebook 5](05_real_profiles_benchmark) runs the same evaluation on real CellProfiler profiles of BBBC021; [notebook 6](06_baselines_comparison) on every baseline.

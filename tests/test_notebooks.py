@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cellclr_lib.notebook_runner import NOTEBOOKS, ROOT, run_notebooks
+from cellclr_lib.notebook_runner import NOTEBOOKS, REAL_PROFILE_NOTEBOOKS, ROOT, run_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,12 @@ def test_every_notebook_ran_and_recorded_sane_metrics(ci_run: tuple[Path, dict])
     for scores in simclr.values():
         assert 0 <= scores["nscb"] <= 1 and 0 <= scores["nsc"] <= 1
         assert scores["drop"] == pytest.approx(scores["nsc"] - scores["nscb"])
-    methods = metrics["05_baselines_comparison"]["methods"]
+    real = metrics["05_real_profiles_benchmark"]
+    pinned = real["zscore_mean_pearson"]
+    assert (pinned["nsc_correct"], pinned["nscb_correct"]) == (85, 69)  # the same under every profile
+    assert pinned["map_activity"] == pytest.approx(0.9513099090768993, abs=1e-9)
+    assert len(real["grid"]) == 16 and real["n_selected_features"] == 266
+    methods = metrics["06_baselines_comparison"]["methods"]
     for method in ("handcrafted", "random", "vae", "weakly", "simclr"):
         assert {f"{method}/none", f"{method}/tvn"} <= set(methods)
 
@@ -63,7 +68,8 @@ def test_executed_notebooks_say_which_data_and_show_figures(ci_run: tuple[Path, 
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = json.dumps(outputs)
-    assert "synthetic stand-in" in text, "every notebook states which dataset it ran on"
+    banner = "REAL BBBC021 CellProfiler profiles" if name in REAL_PROFILE_NOTEBOOKS else "synthetic stand-in"
+    assert banner in text, "every notebook states which dataset it ran on"
     assert "image/png" in text, "every notebook shows at least one figure"
 
 

@@ -47,6 +47,15 @@ class WellProfiles:
         return to_pycytominer(self.meta, self.features)
 
 
+def real_profiles_banner() -> str:
+    """The Markdown banner of a notebook run on these profiles: real measurements, and which ones."""
+    return (
+        "**Dataset: REAL BBBC021 CellProfiler profiles** (Ljosa et al. 2013: per-well means of 516 CellProfiler "
+        f"features of MCF-7 cells, 632 wells of 55 plates, shipped as `{LJOSA_FILE}`). No images are needed; "
+        "every number below is computed here on real measurements, unlike the synthetic stand-in's."
+    )
+
+
 def ljosa_path() -> Path:
     """Path of the shipped Ljosa et al. (2013) per-well profile file."""
     return shipped_path(LJOSA_FILE)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
@@ -82,6 +84,22 @@ def comparison_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def natural_order(labels: Sequence[str]) -> list[str]:
+    """Unique labels with their numbers compared as numbers: Week1, Week2, ..., Week10 (not Week1, Week10)."""
+    return sorted(
+        set(labels), key=lambda label: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label)]
+    )
+
+
+def category_colours(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """A distinct colour per label: tab10 up to 10 labels, the 12-colour Paired palette up to 12 (the 12
+    MoAs; tab10 would reuse two colours), tab20 beyond."""
+    ordered = natural_order(labels)
+    name = "tab10" if len(ordered) <= 10 else "Paired" if len(ordered) <= 12 else "tab20"
+    palette = colormaps[name].colors
+    return {label: palette[i % len(palette)] for i, label in enumerate(ordered)}
+
+
 def profile_map_figure(
     profiles: Profiles, color_by: Sequence[str] = ("moa", "batch"), seed: int = 0, perplexity: float = 30.0
 ) -> Figure:
@@ -108,12 +126,41 @@ def profile_map_figure(
         labels = profiles.meta[column].astype(str)
         if column == "batch" and "batches" in profiles.meta:
             labels = profiles.meta["batches"].astype(str)
-        for label in sorted(labels.unique()):
+        for label, colour in category_colours(labels.tolist()).items():
             rows = (labels == label).to_numpy()
-            ax.scatter(xy[rows, 0], xy[rows, 1], s=12, label=label)
+            ax.scatter(xy[rows, 0], xy[rows, 1], s=12, label=label, color=colour)
         ax.set_title(f"t-SNE of profiles, coloured by {column}")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(fontsize=6, markerscale=0.8, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def dmso_week_figure(plate_means: Profiles, seed: int = 0) -> Figure:
+    """DMSO plate means on their first two principal components, coloured by week; PC1 by week beside it.
+
+    DMSO is the same treatment on every plate, so any structure here is technical. Weeks are in numeric order.
+    """
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=seed)
+    xy = pca.fit_transform(np.asarray(plate_means.values, dtype=np.float64))
+    weeks = plate_means.meta["batch"].astype(str)
+    colours = category_colours(weeks.tolist())
+    fig = Figure(figsize=(11, 4.2))
+    scatter_ax, strip_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+    for i, (week, colour) in enumerate(colours.items()):
+        rows = (weeks == week).to_numpy()
+        scatter_ax.scatter(xy[rows, 0], xy[rows, 1], s=30, color=colour, label=week)
+        strip_ax.scatter(np.full(rows.sum(), i), xy[rows, 0], s=30, color=colour)
+    explained = pca.explained_variance_ratio_
+    scatter_ax.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
+    scatter_ax.set_ylabel(f"PC2 ({explained[1]:.0%})")
+    scatter_ax.set_title("DMSO mean profile of each plate")
+    scatter_ax.legend(fontsize=7, ncol=2)
+    strip_ax.set_xticks(range(len(colours)), list(colours), rotation=45, fontsize=8)
+    strip_ax.set_ylabel("PC1 of the plate's DMSO mean")
+    strip_ax.set_title("Plates of one week sit together")
     fig.tight_layout()
     return fig

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # 5. SimCLR against the baselines
+# # 6. SimCLR against the baselines
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/cellclr/cellclr/blob/main/notebooks/05_baselines_comparison.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/cellclr/cellclr/blob/main/notebooks/06_baselines_comparison.ipynb)
 #
 # ## Overview
 # Is contrastive learning worth it? The paper compares against hand-engineered features, earlier unsupervised
@@ -127,7 +127,7 @@ comparison_figure(table)
 # %%
 record_metrics(
     run_dir,
-    "05_baselines_comparison",
+    "06_baselines_comparison",
     methods={
         f"{row.method}/{row.normalize}": {"nsc": row.nsc, "nscb": row.nscb, "drop": row.drop}
         for row in table.itertuples()
@@ -159,4 +159,4 @@ published_results()
 #
 # ## What next
 # Try `sampling="plate"` in notebook 3 (every batch from one plate: negatives share the plate, so plate
-# artefacts cannot separate them) and rerun notebooks 4–5 to measure its effect on the drop.
+# artefacts cannot separate them) and rerun notebooks 4 and 6 to measure its effect on the drop.
