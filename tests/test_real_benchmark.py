@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,8 +16,11 @@ from cellclr_lib.real_benchmark import (
     feature_group_counts,
     feature_inventory,
     ljosa_profiles,
+    sync_results_page,
     vignette_recipe,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +31,11 @@ def ljosa():
 @pytest.fixture(scope="module")
 def wells(ljosa):
     return ljosa_profiles(ljosa)
+
+
+@pytest.fixture(scope="module")
+def grid(wells):
+    return benchmark_grid(wells)
 
 
 def test_zscore_mean_of_wells_pinned_nsc_nscb(wells) -> None:
@@ -45,12 +55,26 @@ def test_zscore_mean_of_wells_pinned_nsc_nscb(wells) -> None:
     assert grid.loc["pearson", "drop"] == pytest.approx(85 / 103 - 69 / 92)
 
 
-def test_grid_has_every_combination_and_normalisation_matters(wells) -> None:
-    grid = benchmark_grid(wells, metrics=("nsc",))
-    assert len(grid) == 16 and not grid[["nsc", "nscb", "drop"]].isna().any().any()
+def test_grid_has_every_combination_and_normalisation_matters(grid) -> None:
+    assert (
+        len(grid) == 16 and not grid.drop(columns=["normalize", "aggregate", "similarity"]).isna().any().any()
+    )
     raw = grid.query("normalize == 'none' and aggregate == 'mean' and similarity == 'cosine'").iloc[0]
     assert (raw["nsc_correct"], raw["nscb_correct"]) == (51, 30)  # raw CellProfiler scales: area dominates
     assert grid.query("normalize != 'none'")["nsc"].min() > raw["nsc"] + 0.25
+    # activity mAP is computed on wells, so the aggregation of wells into treatments cannot change it
+    assert (grid.groupby(["normalize", "similarity"])["map_activity"].nunique() == 1).all()
+
+
+def test_results_page_shows_exactly_the_computed_table(grid) -> None:
+    page = ROOT / "book" / "results.md"
+    assert sync_results_page(page, grid), (
+        "book/results.md is stale: run sync_results_page('book/results.md', benchmark_grid(ljosa_profiles()), "
+        "write=True)"
+    )
+    text = page.read_text()
+    assert "| dmso-zscore | mean | pearson | 82.5% (85/103) | 75.0% (69/92) | 7.5 |" in text
+    assert text.index("Computed here on real BBBC021") < text.index("Published results on the real BBBC021")
 
 
 def test_feature_inventory_of_the_516_features(ljosa) -> None:
@@ -77,3 +101,11 @@ def test_dmso_plate_means_one_per_plate(wells) -> None:
     assert means.values.shape == (55, 516)
     assert (means.meta["n_wells"] == 6).all() and means.meta["batch"].nunique() == 10
     assert np.isfinite(means.values).all()
+
+
+def test_a_hand_edited_table_is_caught_and_regenerated(grid, tmp_path) -> None:
+    page = tmp_path / "results.md"
+    page.write_text((ROOT / "book" / "results.md").read_text().replace("82.5% (85/103)", "90.0% (93/103)", 1))
+    assert not sync_results_page(page, grid)
+    sync_results_page(page, grid, write=True)
+    assert page.read_text() == (ROOT / "book" / "results.md").read_text()
