@@ -65,6 +65,21 @@ def ljosa_profiles(ljosa: WellProfiles | None = None) -> Profiles:
     return well_profiles(ljosa.values, ljosa.meta, input_level="well")
 
 
+REAL_REFERENCE = "CellProfiler features (REAL BBBC021, Ljosa 2013)"
+
+
+def real_reference_rows(
+    normalizations: Sequence[str] = ("none", "tvn"), aggregate: str = "median", similarity: str = "cosine"
+) -> pd.DataFrame:
+    """The real profiles as rows shaped like :func:`cellclr_lib.compare.compare`'s, labelled as real data.
+
+    A reference point for tables of stand-in results: same protocol options, but real CellProfiler features,
+    so the ``source`` column says so and no reader mistakes one for the other.
+    """
+    grid = benchmark_grid(ljosa_profiles(), normalizations, [aggregate], [similarity], metrics=("nsc",))
+    return grid.assign(method=REAL_REFERENCE, source="computed here on REAL BBBC021 profiles")
+
+
 def feature_inventory(columns: Sequence[str]) -> pd.DataFrame:
     """One row per CellProfiler feature: compartment, measurement module and channel, parsed from the name.
 

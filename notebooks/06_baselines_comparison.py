@@ -72,6 +72,7 @@ from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import comparison_figure
 from cellclr_lib.published import published_results
+from cellclr_lib.real_benchmark import real_reference_rows
 
 run_dir = Path(run_dir)
 store = run_dir / "crops"
@@ -123,6 +124,18 @@ table[["method", "normalize", "nsc", "nscb", "drop", "nsc_total", "nscb_total"]]
 
 # %%
 comparison_figure(table)
+
+# %% [markdown]
+# ### A reference point on real data
+# The rows above come from the stand-in. For scale, the same protocol (median of wells, cosine, none and TVN)
+# on **real** BBBC021 measurements: the per-well means of 516 CellProfiler features (Ljosa et al., 2013),
+# evaluated in [notebook 5](05_real_profiles_benchmark). This row is *real data, computed here* — not a
+# stand-in result, and not comparable with the stand-in rows except as an order of magnitude.
+
+# %%
+real_reference_rows(["none", "tvn"])[
+    ["method", "normalize", "nsc", "nscb", "drop", "nsc_total", "nscb_total", "source"]
+].round(3)
 
 # %%
 record_metrics(

@@ -10,12 +10,14 @@ import pytest
 from cellclr_lib.data.ljosa import load_ljosa_wells
 from cellclr_lib.real_benchmark import (
     PUBLISHED_VIGNETTE,
+    REAL_REFERENCE,
     benchmark_grid,
     binomial_interval,
     dmso_plate_means,
     feature_group_counts,
     feature_inventory,
     ljosa_profiles,
+    real_reference_rows,
     sync_results_page,
     vignette_recipe,
 )
@@ -109,3 +111,13 @@ def test_a_hand_edited_table_is_caught_and_regenerated(grid, tmp_path) -> None:
     assert not sync_results_page(page, grid)
     sync_results_page(page, grid, write=True)
     assert page.read_text() == (ROOT / "book" / "results.md").read_text()
+
+
+def test_real_reference_rows_are_labelled_and_match_the_grid(grid) -> None:
+    rows = real_reference_rows(["none", "tvn"]).set_index("normalize")
+    assert (rows["method"] == REAL_REFERENCE).all() and rows["source"].str.contains("REAL BBBC021").all()
+    expected = grid.query("aggregate == 'median' and similarity == 'cosine'").set_index("normalize")
+    for method in ("none", "tvn"):
+        assert rows.loc[method, "nsc_correct"] == expected.loc[method, "nsc_correct"]
+        assert rows.loc[method, "nscb_correct"] == expected.loc[method, "nscb_correct"]
+    assert (rows.loc["tvn", "nsc_correct"], rows.loc["tvn", "nscb_correct"]) == (87, 60)
