@@ -17,6 +17,7 @@ from cellclr_lib.real_benchmark import (
     feature_group_counts,
     feature_inventory,
     ljosa_profiles,
+    published_check,
     real_reference_rows,
     sync_results_page,
     vignette_recipe,
@@ -121,3 +122,12 @@ def test_real_reference_rows_are_labelled_and_match_the_grid(grid) -> None:
         assert rows.loc[method, "nsc_correct"] == expected.loc[method, "nsc_correct"]
         assert rows.loc[method, "nscb_correct"] == expected.loc[method, "nscb_correct"]
     assert (rows.loc["tvn", "nsc_correct"], rows.loc["tvn", "nscb_correct"]) == (87, 60)
+
+
+def test_published_check_labels_the_published_row(wells, ljosa) -> None:
+    result, kept = vignette_recipe(wells, list(ljosa.features.columns), metrics=("nsc", "map"))
+    table = published_check({"selected": (result, len(kept))})
+    assert table["source"].tolist()[0] == "computed here"
+    assert table["source"].tolist()[1].startswith("PUBLISHED, not computed here")
+    assert table.loc[0, "NSC"] == "0.816 (84/103)" and table.loc[0, "NSC 95% CI"] == "0.73–0.89"
+    assert table.loc[0, "mAP consistency"] == f"{result.metrics['map_consistency']:.3f}"
