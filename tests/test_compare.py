@@ -101,6 +101,13 @@ def test_cli_compare_writes_table_and_figure(tmp_path, moa_csv) -> None:
     assert cli.main(argv) == 0
     table = pd.read_csv(out)
     assert len(table) == 4 and set(table["normalize"]) == {"none", "tvn"}
+    map_columns = ["map_activity", "map_activity_fraction", "map_consistency", "map_consistency_fraction"]
+    assert table[map_columns].notna().all().all()  # the command line computes mAP by default
+    by_method = table.set_index(["method", "normalize"])
+    assert (
+        by_method.loc[("simclr", "none"), "map_consistency"]
+        > by_method.loc[("toy", "none"), "map_consistency"]
+    )
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
