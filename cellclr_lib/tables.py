@@ -253,7 +253,7 @@ def check_rows(meta: pd.DataFrame, path: Path, *, needs_plate_dmso: bool, drop_u
     wells can neither be normalised per plate nor give its wells a DMSO reference for activity mAP
     (``needs_plate_dmso``).
     """
-    moa = meta["moa"] if "moa" in meta else pd.Series(np.nan, index=meta.index)
+    moa = meta["moa"]  # attach_metadata always provides it (NaN where the MoA table has no row)
     unannotated = (moa.isna() | (moa.astype(str) == "")).to_numpy() & (meta["compound"] != DMSO).to_numpy()
     if unannotated.any() and not drop_unannotated:
         compounds = sorted(map(str, meta.loc[unannotated, "compound"].unique()))

@@ -441,3 +441,12 @@ def test_pycytominer_export_reads_back_to_the_same_evaluation(tmp_path) -> None:
     )
     assert (result.metrics["nsc_correct"], result.metrics["nscb_correct"]) == (85, 67)
     assert result.settings["n_features"] == 516
+
+
+def test_summary_says_na_when_no_nscb_query_has_a_candidate(tmp_path, moa_csv) -> None:
+    from cellclr_lib.evaluate import summary_lines
+
+    result = run_evaluation(_write(tmp_path, well_table()), moa_csv=moa_csv, metrics=("nsc", "map"))
+    lines = summary_lines(result)
+    assert lines[:3] == ["NSC  100.0% (4/4)", "NSCB n/a (0/0, skipped 4)", "drop n/a"]
+    assert lines[3].startswith("mAP activity ") and lines[4].startswith("mAP MoA consistency ")
