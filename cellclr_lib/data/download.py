@@ -33,6 +33,7 @@ from typing import Literal
 import requests
 from tqdm.auto import tqdm
 
+from cellclr_lib.data import subset as plate_subset
 from cellclr_lib.data.http import RemoteFileMissing, fetch_file
 from cellclr_lib.data.metadata import (
     CHANNELS,
@@ -359,6 +360,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plates", nargs="+", metavar="PLATE", help="only these plates, e.g. Week1_22123 (default: all 55)"
     )
+    plate_subset.add_argument(parser)
     parser.add_argument(
         "--all-fields",
         action="store_true",
@@ -406,8 +408,11 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.compound:
         download_metadata(args.out, base_url=args.base_url, compound=True, **options)
+    if args.subset:  # computed from the metadata the download will use, so fetch it first
+        download_metadata(args.out, base_url=args.base_url, **options)
+    plates = plate_subset.resolve_plates(args, args.out / IMAGE_CSV_NAME, args.out / MOA_CSV_NAME)
     report = download_plates(
-        args.out, args.plates, fields=fields, base_url=args.base_url, delete_zips=args.delete_zips, **options
+        args.out, plates, fields=fields, base_url=args.base_url, delete_zips=args.delete_zips, **options
     )
     print(report.summary())
     return 0
@@ -418,7 +423,8 @@ def _dry_run(args: argparse.Namespace, fields: Fields) -> int:
     csvs = [args.out / IMAGE_CSV_NAME, args.out / MOA_CSV_NAME]
     if not all(p.is_file() for p in csvs):
         csvs = [shipped_path(IMAGE_CSV_NAME), shipped_path(MOA_CSV_NAME)]
-    plans = plan_plates(*csvs, plates=args.plates, fields=fields, base_url=args.base_url)
+    plates = plate_subset.resolve_plates(args, *csvs)
+    plans = plan_plates(*csvs, plates=plates, fields=fields, base_url=args.base_url)
     done = {p.plate for p in plans if _plate_complete(args.out, p)}
     for plan in plans:
         state = "complete" if plan.plate in done else plan.url
@@ -430,4 +436,6 @@ def _dry_run(args: argparse.Namespace, fields: Fields) -> int:
     print(
         f"{len(todo)} of {len(plans)} plate(s) to fetch ({fields} fields); nothing was downloaded (--dry-run)"
     )
+    if args.subset:
+        print(f"subset {args.subset}: {plate_subset.coverage(benchmark_fields(*csvs), plates).summary()}")
     return 0

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.data import illumination as illum
+from cellclr_lib.data import subset as plate_subset
 from cellclr_lib.data.crops import BORDER_MODE, extract_crops
 from cellclr_lib.data.metadata import (
     CHANNELS,
@@ -579,6 +580,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prepare every field, not only the annotated benchmark subset (taxol control wells excluded)",
     )
     parser.add_argument("--plates", nargs="+", metavar="PLATE", help="only these plates (e.g. Week4_27481)")
+    plate_subset.add_argument(parser)
     parser.add_argument("--workers", type=int, default=1, help="worker processes over fields (default: 1)")
     parser.add_argument(
         "--on-error",
@@ -596,7 +598,7 @@ def main(args: argparse.Namespace) -> int:
         args.out,
         crop_size=args.crop_size,
         fields="all" if args.all_fields else "benchmark",
-        plates=args.plates,
+        plates=plate_subset.resolve_plates(args, args.data / IMAGE_CSV_NAME, args.data / MOA_CSV_NAME),
         workers=args.workers,
         on_error=args.on_error,
         progress=not args.quiet,
