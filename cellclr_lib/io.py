@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from cellclr_lib.errors import CellclrError
+
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -55,6 +57,24 @@ def write_table_atomic(target: str | Path, table: pd.DataFrame) -> Path:
         else:
             table.to_csv(tmp, index=False)
     return target
+
+
+def sync_generated_block(page: str | Path, start: str, end: str, body: str, *, write: bool = False) -> bool:
+    """Whether the text between the ``start`` and ``end`` marker lines of ``page`` is ``body``; rewrite if ``write``.
+
+    Book pages show numbers the library computes (tables, plate lists): a test calls this without ``write`` so
+    a page cannot drift from the code, and a maintainer calls it with ``write=True`` to regenerate it.
+    """
+    page = Path(page)
+    text = page.read_text(encoding="utf-8")
+    before, found_start, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not found_start or not found_end:
+        raise CellclrError(f"markers {start!r} … {end!r} not found", path=page, fix="restore them")
+    fresh = f"{before}{start}\n{body}\n{end}{after}"
+    if write and fresh != text:
+        write_text_atomic(page, fresh)
+    return fresh == text
 
 
 def _json_default(obj: Any) -> Any:

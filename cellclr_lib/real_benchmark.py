@@ -22,9 +22,8 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from cellclr_lib.data.ljosa import WellProfiles, load_ljosa_wells
-from cellclr_lib.errors import CellclrError
 from cellclr_lib.evaluate import METRICS, evaluate_wells
-from cellclr_lib.io import write_text_atomic
+from cellclr_lib.io import sync_generated_block
 from cellclr_lib.metrics.nsc import Evaluation
 from cellclr_lib.normalize import METHODS, normalize
 from cellclr_lib.profiles import Profiles, group_codes, reduce_groups, well_profiles
@@ -250,15 +249,4 @@ def sync_results_page(page: str | Path, grid: pd.DataFrame, *, write: bool = Fal
     cannot drift from the library. Regenerate with ``sync_results_page(page, benchmark_grid(ljosa_profiles()),
     write=True)``.
     """
-    page = Path(page)
-    text = page.read_text(encoding="utf-8")
-    before, start, rest = text.partition(TABLE_START)
-    _, end, after = rest.partition(TABLE_END)
-    if not start or not end:
-        raise CellclrError(
-            f"markers {TABLE_START!r} … {TABLE_END!r} not found", path=page, fix="restore them"
-        )
-    fresh = f"{before}{TABLE_START}\n{results_markdown(grid)}\n{TABLE_END}{after}"
-    if write and fresh != text:
-        write_text_atomic(page, fresh)
-    return fresh == text
+    return sync_generated_block(page, TABLE_START, TABLE_END, results_markdown(grid), write=write)
