@@ -103,7 +103,7 @@ class Coverage:
 def coverage(fields: pd.DataFrame, plates: Sequence[str]) -> Coverage:
     """Treatments, weeks, MoAs, fields, DMSO wells and evaluable NSC/NSCB queries kept by ``plates``.
 
-    The queries are counted by the library's own metric on stand-in profiles: each well's profile is the
+    The queries are counted by the library's own metric on placeholder profiles: each well's profile is the
     one-hot code of its MoA, so a query has a neighbour exactly when it has an eligible candidate, and that
     neighbour is right exactly when an eligible candidate shares its MoA.
     """
