@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -77,6 +79,13 @@ def shipped_path(name: str) -> Path:
 def batch_of(plate: str) -> str:
     """The batch of a plate is its week: the plate name's prefix before ``_`` (``Week4_27481`` -> ``Week4``)."""
     return str(plate).split("_", 1)[0]
+
+
+def natural_order(labels: Sequence[str]) -> list[str]:
+    """Unique labels (weeks, plates) with their numbers compared as numbers: Week1, Week2, ..., Week10 (not Week1, Week10)."""
+    return sorted(
+        set(labels), key=lambda label: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label)]
+    )
 
 
 def normalize_concentration(values: pd.Series) -> pd.Series:

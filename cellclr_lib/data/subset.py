@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.data.metadata import benchmark_fields
+from cellclr_lib.data.metadata import benchmark_fields, natural_order
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.metrics.nsc import evaluate_treatments
-from cellclr_lib.plots.evaluation import natural_order
 from cellclr_lib.profiles import treatment_profiles, well_profiles
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+
+from cellclr_lib.data.metadata import natural_order
 
 if TYPE_CHECKING:
     from cellclr_lib.metrics.nsc import Evaluation
@@ -82,13 +83,6 @@ def comparison_figure(table: pd.DataFrame) -> Figure:
         ax.legend(title="post-processing", fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def natural_order(labels: Sequence[str]) -> list[str]:
-    """Unique labels with their numbers compared as numbers: Week1, Week2, ..., Week10 (not Week1, Week10)."""
-    return sorted(
-        set(labels), key=lambda label: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label)]
-    )
 
 
 def category_colours(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
