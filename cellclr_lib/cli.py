@@ -87,7 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cellclr`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+    try:
+        args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a wrong option (argparse printed why): 0 or 2
+        return int(done.code or 0)
     module = importlib.import_module(COMMANDS[args.command][0])
     name = f"cellclr {args.command}"
     try:

@@ -16,12 +16,17 @@ Design choices, each for a reason:
   any network traffic.
 * **Integrity.** A zip must have the announced size and pass :meth:`zipfile.ZipFile.testzip` (every member's
   CRC-32). A bad zip is fetched once more from scratch; a second failure is an error naming plate, file and URL.
+  A metadata CSV must have the announced size; a server that announces none must serve exactly the Broad's file
+  (its SHA-256 is shipped, :data:`~cellclr_lib.data.metadata.SHIPPED_SHA256`), since a CSV cut at a line end
+  parses as a valid, shorter table.
+* **Confinement.** Every path taken from the downloaded image CSV (folders, file and plate names) must stay
+  inside ROOT: ``..``, absolute paths and symbolic links leading out are refused before anything is fetched.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import shutil
 import zipfile
 import zlib
@@ -33,19 +38,21 @@ from typing import Literal
 import requests
 from tqdm.auto import tqdm
 
+from cellclr_lib import options
 from cellclr_lib.data.http import RemoteFileMissing, fetch_file
 from cellclr_lib.data.metadata import (
     CHANNELS,
     IMAGE_CSV_NAME,
     MOA_CSV_NAME,
+    SHIPPED_SHA256,
     benchmark_fields,
     field_table,
     read_image_csv,
     read_moa_csv,
     shipped_path,
 )
-from cellclr_lib.errors import CellclrError
-from cellclr_lib.io import atomic_path, write_json_atomic
+from cellclr_lib.errors import CellclrError, DataError
+from cellclr_lib.io import atomic_path, confined_path, read_json, write_json_atomic
 
 DEFAULT_BASE_URL = "https://data.broadinstitute.org/bbbc/BBBC021/"
 COMPOUND_CSV_NAME = "BBBC021_v1_compound.csv"
@@ -136,6 +143,7 @@ def download_metadata(
                 timeout=timeout,
                 label=name,
                 progress=progress,
+                expected_sha256=SHIPPED_SHA256.get(name),
             )
         except RemoteFileMissing:
             if name in readers:
@@ -225,6 +233,8 @@ def download_plates(
         plans = plan_plates(
             root / IMAGE_CSV_NAME, root / MOA_CSV_NAME, plates=plates, fields=fields, base_url=base_url
         )
+        for plan in plans:
+            check_confined(root, plan)
         for plan in tqdm(plans, desc="plates", unit="plate", disable=not progress or len(plans) < 2):
             if _plate_complete(root, plan):
                 report.plates_skipped.append(plan.plate)
@@ -243,6 +253,22 @@ def download_plates(
     return report
 
 
+_PLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_confined(root: Path, plan: PlatePlan) -> None:
+    """Refuse a plan whose plate name or file paths (from the downloaded CSV) would write outside ``root``."""
+    source = root / IMAGE_CSV_NAME
+    if not _PLATE_NAME.fullmatch(plan.plate):
+        raise DataError(
+            f"refusing the plate name {plan.plate!r}: plate names are letters, digits, '_', '.' and '-'",
+            path=source,
+            fix="use the BBBC021 metadata as the Broad distributes it",
+        )
+    for relative in plan.files:
+        confined_path(root, relative, source=source)
+
+
 def _marker_path(root: Path, plate: str) -> Path:
     return root / DONE_DIR / f"{plate}.json"
 
@@ -253,8 +279,8 @@ def _plate_complete(root: Path, plan: PlatePlan) -> bool:
     if not marker.is_file():
         return False
     try:
-        listed = set(json.loads(marker.read_text())["files"])
-    except (ValueError, KeyError, TypeError):
+        listed = set(read_json(marker, fix="")["files"])
+    except (DataError, KeyError, TypeError):
         return False
     return listed.issuperset(plan.files) and all((root / f).is_file() for f in plan.files)
 
@@ -330,7 +356,7 @@ def extract_plate(zip_path: str | Path, root: str | Path, plan: PlatePlan, *, pr
         for relative in tqdm(
             plan.files, desc=f"extract {plan.plate}", unit="file", disable=not progress, leave=False
         ):
-            target = root / relative
+            target = confined_path(root, relative, source=root / IMAGE_CSV_NAME)
             if target.is_file():
                 continue
             with (
@@ -379,13 +405,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--delete-zips", action="store_true", help="delete each zip once extracted (disk ≈ one plate)"
     )
     parser.add_argument(
-        "--retries", type=int, default=5, help="retries without progress before giving up (default 5)"
+        "--retries",
+        type=options.nonnegative_int,
+        default=5,
+        help="retries without progress before giving up (default 5)",
     )
     parser.add_argument(
-        "--backoff", type=float, default=1.0, help="first retry delay in seconds, doubled each time"
+        "--backoff",
+        type=options.nonnegative_float,
+        default=1.0,
+        help="first retry delay in seconds, doubled each time",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds without data before a connection is retried"
+        "--timeout",
+        type=options.positive_float,
+        default=60.0,
+        help="seconds without data before a connection is retried",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plates and expected volume; no network"
@@ -394,8 +429,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """``cellclr download``: validate options, then call :func:`download_metadata` / :func:`download_plates`."""
-    if args.retries < 0 or args.backoff < 0 or args.timeout <= 0:
-        raise CellclrError("--retries and --backoff must be >= 0 and --timeout > 0", fix="pass valid numbers")
     fields: Fields = "all" if args.all_fields else "benchmark"
     options = {"retries": args.retries, "backoff": args.backoff, "timeout": args.timeout}
     if args.dry_run:
