@@ -41,7 +41,15 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     content = {**state, "format": FORMAT}
     content["checksum"] = content_digest(content)
     with atomic_path(path) as tmp:
-        torch.save(content, tmp)
+        try:
+            torch.save(content, tmp)
+        except RuntimeError as err:  # torch reports a failed write (a full disk) as a RuntimeError
+            raise DataError(
+                f"cannot write the checkpoint (is the disk full?): {str(err).strip().splitlines()[-1]}",
+                path=path,
+                fix="free disk space (or choose an --out on another disk) and rerun with --resume: the "
+                "previous checkpoint is intact",
+            ) from err
     return path
 
 

@@ -383,11 +383,10 @@ def _check_some_crops(manifest: dict[str, Any], out: Path) -> None:
     if manifest["n_crops"]:
         return
     skipped = manifest["skipped_fields"]
-    reasons = "; ".join(sorted({s["reason"] for s in skipped})[:3])
+    first = f"; first: {skipped[0]['reason'].splitlines()[0]}" if skipped else ""
     raise DataError(
-        f"no crop from {manifest['n_fields']} processed field(s) ({len(skipped)} skipped"
-        + (f": {reasons}" if reasons else "")
-        + f"); crop size {manifest['parameters']['crop_size']} px",
+        f"no crop from {manifest['n_fields']} processed field(s) ({len(skipped)} skipped{first}); "
+        f"crop size {manifest['parameters']['crop_size']} px",
         path=out,
         fix="fix or re-download the skipped files, check that --crop-size fits inside the fields and around "
         "the nuclei, then rerun with --overwrite",
