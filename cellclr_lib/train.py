@@ -547,6 +547,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node N -m cellclr_lib.train ...
+    import contextlib
+    import os
+
+    from cellclr_lib.lock import folder_lock
+
     _parser = argparse.ArgumentParser(prog="cellclr_lib.train", description=__doc__.splitlines()[0])
     add_arguments(_parser)
-    raise SystemExit(main(_parser.parse_args()))
+    _args = _parser.parse_args()
+    # rank 0 writes the run directory, so it alone holds its lock (as `cellclr train` does)
+    with (
+        folder_lock(_args.out, "torchrun cellclr_lib.train")
+        if os.environ.get("RANK", "0") == "0"
+        else contextlib.nullcontext()
+    ):
+        raise SystemExit(main(_args))

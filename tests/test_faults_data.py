@@ -417,3 +417,18 @@ def test_debug_shows_the_traceback(store, tmp_path, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "no crop store here" in err
+
+
+@pytest.mark.parametrize("damage", ["nan", "misaligned", "marker"])
+def test_evaluate_and_compare_report_a_damaged_feature_set(damage, tmp_path, capsys):
+    path = _feature_set(tmp_path / "fs")
+    if damage == "nan":
+        np.save(path / "features.npy", np.full((4, 3), np.nan, dtype=np.float32))
+    elif damage == "misaligned":
+        np.save(path / "features.npy", np.ones((5, 3), dtype=np.float32))
+    else:
+        (path / "features.json").write_text('{"n_cells": 4,')
+    assert cli.main(["evaluate", str(path)]) == 1
+    assert str(path) in _no_traceback(capsys)
+    assert cli.main(["compare", "--feature-set", f"x={path}", "--out", str(tmp_path / "t.csv")]) == 1
+    assert str(path) in _no_traceback(capsys)

@@ -6,6 +6,7 @@ checkpoint must not load, a mirror must not write outside ``--out``, a CSV cut s
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pickle
@@ -226,3 +227,17 @@ def test_shipped_checksums_match_the_shipped_files():
     for name, digest in SHIPPED_SHA256.items():
         assert hashlib.sha256(shipped_path(name).read_bytes()).hexdigest() == digest
     assert len(pd.read_csv(shipped_path(MOA_CSV_NAME))) > 100
+
+
+def test_disk_full_during_a_download_is_one_message(server, dataset, tmp_path, monkeypatch, capsys):
+    served, url = server
+    _serve_all(served, dataset)
+
+    def full(source: object, target: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(os, "replace", full)
+    assert cli.main(["download", "--out", str(tmp_path), "--metadata-only", "--base-url", url]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / IMAGE_CSV_NAME}: no space left on the device" in err and "Traceback" not in err
+    assert http.part_path(tmp_path / IMAGE_CSV_NAME).exists()  # kept: the rerun resumes it
