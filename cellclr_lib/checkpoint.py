@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cellclr_lib.errors import DataError
+from cellclr_lib.errors import DataError, UsageError
 from cellclr_lib.io import atomic_path
 
 LAST = "last.pt"
@@ -57,7 +57,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint written by :func:`save_checkpoint`: no code execution, checksum verified."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(
+        raise UsageError(
             "checkpoint not found", path=path, fix="pass a run's checkpoints/last.pt (or epoch_*.pt)"
         )
     try:

@@ -61,7 +61,7 @@ def embed_crops(
                 x = x.contiguous(memory_format=torch.channels_last)
             parts.append(encoder(x).float().cpu().numpy().astype(dtype, copy=False))
     if not parts:
-        raise CellclrError("no crops to embed", fix="check that the crop store is not empty")
+        raise DataError("no crops to embed", fix="check that the crop store is not empty")
     return np.concatenate(parts)
 
 

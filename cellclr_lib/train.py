@@ -380,7 +380,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
             loss, accuracy = nt_xent(*z.chunk(2), temperature=config.temperature)
             logged = all_reduce_mean(torch.stack([loss.detach(), accuracy]))
             if not torch.isfinite(logged[0]):
-                raise CellclrError(
+                raise DataError(
                     f"loss became {logged[0].item()} at step {step + 1} (epoch {epoch + 1}); training stopped",
                     path=ckpt_dir / LAST,
                     fix="the last good state is this checkpoint: lower --lr, use --amp off or bf16, and rerun "

@@ -100,7 +100,7 @@ def test_a_channel_of_another_dtype_is_named(raw, tmp_path, capsys):
     root = _copy_raw(raw, tmp_path / "raw")
     tubulin = _tiffs(root, "w2")[0]
     tifffile.imwrite(tubulin, (tifffile.imread(tubulin) // 256).astype(np.uint8))
-    assert _prep(root, tmp_path / "st", "--on-error", "stop") == 2
+    assert _prep(root, tmp_path / "st", "--on-error", "stop") == 1
     err = _no_traceback(capsys)
     assert f"{tubulin}: dtype uint8 differs from the DAPI image's uint16" in err
 

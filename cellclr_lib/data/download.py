@@ -155,7 +155,7 @@ def download_metadata(
                 readers[name](dest)
             except CellclrError as err:
                 dest.unlink()
-                raise CellclrError(
+                raise DataError(
                     f"downloaded {name} from {file_url(base_url, name)} is not the expected table:\n{err}",
                     path=dest,
                     fix="check --base-url (it must serve the BBBC021 files) and rerun",
@@ -315,7 +315,7 @@ def _fetch_verified_zip(
     if problem is None:
         return transferred
     zip_path.unlink()
-    raise CellclrError(
+    raise DataError(
         f"{label}: {zip_path.name} from {plan.url} is corrupt twice in a row ({problem})",
         path=zip_path,
         fix="rerun later; if it persists, try another mirror with --base-url or check the disk",
@@ -346,7 +346,7 @@ def extract_plate(zip_path: str | Path, root: str | Path, plan: PlatePlan, *, pr
                 members.setdefault(info.filename.rsplit("/", 1)[-1], info)
         missing = [f for f in plan.files if f.rsplit("/", 1)[-1] not in members]
         if missing:
-            raise CellclrError(
+            raise DataError(
                 f"plate {plan.plate}: {len(missing)} file(s) listed in {IMAGE_CSV_NAME} are not in the zip "
                 f"(from {plan.url}), e.g. {', '.join(missing[:3])}",
                 path=zip_path,

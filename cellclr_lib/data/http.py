@@ -122,7 +122,7 @@ def fetch_file(
                 longest = max(longest, _size_of(part))
                 failures = 0 if grown else failures + 1
                 if failures > retries:
-                    raise CellclrError(
+                    raise DataError(
                         f"{prefix}download of {url} failed after {retries} retries ({err})",
                         path=dest,
                         fix="check the network (or --base-url) and rerun: the partial download is kept and resumed",

@@ -94,14 +94,14 @@ def read_csv_text(path: str | Path, **read_csv_options: object) -> pd.DataFrame:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise CellclrError(f"not a UTF-8 text file ({err})", path=path, fix="re-download the file") from err
+        raise DataError(f"not a UTF-8 text file ({err})", path=path, fix="re-download the file") from err
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise CellclrError("file is empty", path=path, fix="re-download the file")
+        raise DataError("file is empty", path=path, fix="re-download the file")
     try:
         return pd.read_csv(io.StringIO(text), **read_csv_options)
     except (pd.errors.ParserError, ValueError) as err:
-        raise CellclrError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
+        raise DataError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
 
 
 def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
@@ -121,7 +121,7 @@ def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd
         else:
             renames[found] = canonical
     if missing:
-        raise CellclrError(
+        raise DataError(
             f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns)}",
             path=path,
             fix="use the BBBC021 v1 file as distributed by the Broad (or rename the columns)",
@@ -131,7 +131,7 @@ def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd
         try:
             table["concentration"] = normalize_concentration(table["concentration"])
         except ValueError as err:
-            raise CellclrError(f"non-numeric concentration ({err})", path=path, fix="fix that row") from err
+            raise DataError(f"non-numeric concentration ({err})", path=path, fix="fix that row") from err
     return table
 
 

@@ -116,19 +116,17 @@ def read_channel(path: Path) -> np.ndarray:
     """Read one channel TIFF: a 2-D unsigned-integer image. Raises :class:`CellclrError` naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise CellclrError("image file is missing", path=path, fix=_SKIP_FIX)
+        raise DataError("image file is missing", path=path, fix=_SKIP_FIX)
     try:
         image = tifffile.imread(path)
     except Exception as err:  # tifffile raises ValueError, TiffFileError, struct.error, OSError...
-        raise CellclrError(
+        raise DataError(
             f"cannot read the TIFF (truncated or corrupt?): {err}", path=path, fix=_SKIP_FIX
         ) from err
     if image.ndim != 2:
-        raise CellclrError(
-            f"expected a 2-D grayscale image, got shape {image.shape}", path=path, fix=_SKIP_FIX
-        )
+        raise DataError(f"expected a 2-D grayscale image, got shape {image.shape}", path=path, fix=_SKIP_FIX)
     if image.dtype not in (np.uint8, np.uint16):
-        raise CellclrError(f"expected uint16 (or uint8) pixels, got {image.dtype}", path=path, fix=_SKIP_FIX)
+        raise DataError(f"expected uint16 (or uint8) pixels, got {image.dtype}", path=path, fix=_SKIP_FIX)
     return image
 
 
@@ -145,7 +143,7 @@ def read_field(paths: Sequence[Path]) -> np.ndarray:
             ("dtype", image.dtype, channels[0].dtype),
         ):
             if own != dapi:
-                raise CellclrError(
+                raise DataError(
                     f"{what} {own} differs from the DAPI image's {dapi}", path=path, fix=_SKIP_FIX
                 )
     return np.stack(channels)
@@ -182,9 +180,7 @@ def _summary_task(task: tuple[int, tuple[Path, ...], int, int, tuple[int, int] |
     try:
         image = read_field(paths)
         if shape is not None and image.shape[1:] != shape:
-            raise CellclrError(
-                f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0]
-            )
+            raise DataError(f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0])
         rows, cols = illum.sample_positions(image.shape[1:], sample_pixels)
         return "ok", image_number, illum.block_mean(image, downsample), image[:, rows, cols], image.shape[1:]
     except CellclrError as err:
@@ -197,9 +193,7 @@ def _crop_task(task: tuple) -> tuple:
     try:
         image = read_field(paths)
         if image.shape[1:] != shape:
-            raise CellclrError(
-                f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0]
-            )
+            raise DataError(f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0])
         key = f"{profile_path}:{shape}"
         if key not in _PROFILE_CACHE:
             _PROFILE_CACHE.clear()
@@ -336,7 +330,7 @@ def prep_dataset(
     missing = _missing_files(table, root)
     if missing and on_error == "stop":
         first = next(iter(missing.values()))
-        raise CellclrError(
+        raise DataError(
             f"{len(missing)} field(s) reference missing files; first: {first}",
             fix="download the missing plates (`cellclr download`), choose plates with --plates, or use --on-error skip",
         )
@@ -442,7 +436,7 @@ def _prep_plate(
         if result[0] == "ok":
             return True
         if on_error == "stop":
-            raise CellclrError(f"plate {plate}, image {result[1]}: {result[2]}")
+            raise DataError(f"plate {plate}, image {result[1]}: {result[2]}")
         errors.setdefault(result[1], result[2])
         return False
 

@@ -92,12 +92,12 @@ class CropStore:
             or manifest.get("format") != STORE_FORMAT
             or not manifest.get("complete")
         ):
-            raise CellclrError(
+            raise DataError(
                 "not a complete cellclr crop store", path=manifest_path, fix=_PREP_FIX.format(path=path)
             )
         for name in (CROPS_NAME, CELLS_NAME):
             if not (path / name).is_file():
-                raise CellclrError(f"crop store lacks {name}", path=path, fix=_PREP_FIX.format(path=path))
+                raise DataError(f"crop store lacks {name}", path=path, fix=_PREP_FIX.format(path=path))
         try:
             crops = np.load(path / CROPS_NAME, mmap_mode="r")
             cells = pd.read_parquet(path / CELLS_NAME)
