@@ -40,15 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("cellclr_lib.compare", "evaluate several feature sets and normalisations in one table"),
     "run-notebooks": ("cellclr_lib.notebook_runner", "execute every notebook with papermill under a profile"),
 }
-#: commands that write a folder -> the option naming it (locked for the whole run)
-WRITES_FOLDER = {
-    "synth": "out",
-    "download": "out",
-    "prep": "out",
-    "train": "out",
-    "embed": "out",
-    "baseline": "out",
-}
+#: commands whose ``--out`` is a folder they write: its lock is held for the whole run
+WRITES_OUT_FOLDER = frozenset({"synth", "download", "prep", "train", "embed", "baseline"})
 _DEBUG_HELP = "show the full traceback of an error (for bug reports)"
 #: errno -> (what happened, how to fix it) for the OS errors a user can fix
 _OS_FIXES = {
@@ -124,12 +117,10 @@ def _os_message(err: OSError) -> str:
 @contextlib.contextmanager
 def _output_lock(args: argparse.Namespace) -> Iterator[None]:
     """Hold the lock of the folder the command writes, if it writes one."""
-    option = WRITES_FOLDER.get(args.command)
-    folder = getattr(args, option, None) if option else None
-    if folder is None:
+    if args.command not in WRITES_OUT_FOLDER:
         yield
         return
-    with folder_lock(folder, command=f"cellclr {args.command}"):
+    with folder_lock(args.out, command=f"cellclr {args.command}"):
         yield
 
 
