@@ -223,3 +223,39 @@ def test_two_concurrent_preps_one_runs_one_is_refused(raw, tmp_path):
     assert sorted([first.returncode, second.returncode]) == [0, 2], results
     refused = results[[first.returncode, second.returncode].index(2)][1]
     assert "another cellclr run is writing this folder" in refused and "Traceback" not in refused
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough cells for the handcrafted baseline and training to run a few seconds."""
+    return make_store(tmp_path_factory.mktemp("big") / "s", {"Week1_1": 1500, "Week2_2": 1500}, size=32)
+
+
+def test_ctrl_c_stops_the_handcrafted_baseline_workers(big_store, tmp_path, subreaper):
+    out = tmp_path / "fs"
+    proc = _start(["baseline", "handcrafted", "--store", str(big_store), "--out", str(out), "--workers", "2"])
+    _wait_for_workers(proc)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=HANG)
+    _assert_group_gone(proc.pid, wait=False)
+    assert proc.returncode == 130, err
+    assert not (out / "features.json").exists()  # nothing claims to be complete
+
+
+def test_ctrl_c_during_training_keeps_the_last_checkpoint_and_no_temporary(big_store, tmp_path):
+    run = tmp_path / "run"
+    argv = ["train", "--store", str(big_store), "--out", str(run), "--epochs", "50", "--batch-size", "32", "--max-cells", "64",
+            "--size", "16", "--no-progress", "--device", "cpu", "--checkpoint-every", "0"]  # fmt: skip
+    proc = _start(argv)
+    deadline = time.monotonic() + HANG
+    while not (run / "checkpoints/last.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=HANG)
+    assert proc.returncode == 130, err
+    assert _group(proc.pid) == {}
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.pt"]
+    resumed = subprocess.run([*CELLCLR, *argv, "--resume", "--epochs", "50", "--stop-after-epochs", "1"],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
