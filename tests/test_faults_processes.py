@@ -103,7 +103,7 @@ def _assert_group_gone(pgid: int, *, wait: bool) -> None:
 # ----------------------------------------------------------------------------------------- interrupts
 
 
-@pytest.mark.parametrize("delay", [0.0, 1.0, 3.0])
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])
 def test_ctrl_c_stops_prep_workers_at_any_point(delay, raw, tmp_path, subreaper):
     proc = _start(["prep", "--data", str(raw), "--out", str(tmp_path / "st"), "--workers", "2", "--quiet"])
     _wait_for_workers(proc)
@@ -158,7 +158,7 @@ def test_interrupted_prep_resumes_after_ctrl_c(raw, tmp_path, subreaper):
     out = tmp_path / "st"
     proc = _start(["prep", "--data", str(raw), "--out", str(out), "--workers", "2", "--quiet"])
     _wait_for_workers(proc)
-    time.sleep(2.0)
+    time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=HANG)
     _assert_group_gone(proc.pid, wait=False)
