@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from cellclr_lib.devices import check_available
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -43,7 +45,7 @@ def init_from_env(device: str | None = None) -> DistInfo:
     use_cuda = torch.cuda.is_available() if device in (None, "auto") else str(device).startswith("cuda")
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
         dev = torch.device(device if device not in (None, "auto") else ("cuda" if use_cuda else "cpu"))
-        return DistInfo(device=dev)
+        return DistInfo(device=check_available(dev))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if use_cuda:
         torch.cuda.set_device(local_rank)

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from cellclr_lib import options
 from cellclr_lib.checkpoint import load_checkpoint
 from cellclr_lib.devices import resolve_device
-from cellclr_lib.errors import CellclrError
+from cellclr_lib.errors import CellclrError, DataError
 from cellclr_lib.features import FeatureSet, write_feature_set
 from cellclr_lib.models import build_encoder
 
@@ -60,7 +61,7 @@ def embed_crops(
                 x = x.contiguous(memory_format=torch.channels_last)
             parts.append(encoder(x).float().cpu().numpy().astype(dtype, copy=False))
     if not parts:
-        raise CellclrError("no crops to embed", fix="check that the crop store is not empty")
+        raise DataError("no crops to embed", fix="check that the crop store is not empty")
     return np.concatenate(parts)
 
 
@@ -70,7 +71,16 @@ def load_encoder(checkpoint: str | Path) -> tuple[nn.Module, dict]:
     cfg = state["model_config"]
     encoder, _ = build_encoder(cfg["arch"], pretrained=False, small_input=cfg["small_input"])
     prefix = "encoder."
-    encoder.load_state_dict({k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)})
+    try:
+        encoder.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
+        )
+    except RuntimeError as err:  # another architecture's weights under this model_config
+        raise DataError(
+            f"its weights do not fit a {cfg['arch']} encoder ({str(err).splitlines()[0]})",
+            path=checkpoint,
+            fix="pass a checkpoint written by `cellclr train` of this version, unmodified",
+        ) from err
     return encoder, {**cfg, "epoch": state.get("epoch"), "step": state.get("step")}
 
 
@@ -120,8 +130,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, help="output feature-set directory (read by `cellclr evaluate`)"
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="crops per forward pass (default: 256)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    parser.add_argument(
+        "--batch-size", type=options.positive_int, default=256, help="crops per forward pass (default: 256)"
+    )
+    parser.add_argument(
+        "--device", type=options.device, default=None, help="cpu, cuda or cuda:N (default: CUDA if available)"
+    )
     parser.add_argument(
         "--dtype",
         choices=("float16", "float32"),

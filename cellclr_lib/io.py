@@ -2,11 +2,14 @@
 
 Every artefact (CSV, parquet, JSON, checkpoints, arrays) is written to a temporary sibling and moved into place
 with :func:`os.replace`, which is atomic on POSIX and Windows within one file system. A run killed mid-write
-therefore leaves only a stray ``*.tmp-*`` file, which the next run ignores and overwrites.
+therefore leaves only a stray ``.<name>.tmp-<pid>-*`` file; the next write of the same file removes it once
+the process named in it is gone. The finished file gets the permissions a plain ``open`` would give it
+(``0666`` less the umask), not ``mkstemp``'s private ``0600``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from cellclr_lib.errors import CellclrError
+from cellclr_lib.errors import CellclrError, DataError
 
 
 @contextmanager
@@ -25,15 +28,87 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success move it over ``target``, on error delete it."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    remove_orphan_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_orphan_temporaries(target: str | Path) -> list[Path]:
+    """Delete ``target``'s temporary siblings whose writing process no longer exists (killed mid-write).
+
+    Temporaries of a live process are kept: it may still be writing them.
+    """
+    target = Path(target)
+    removed = []
+    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (possibly another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        pass
+    return True
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (``/proc``: no race with threads)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def read_json(path: str | Path, *, fix: str) -> Any:
+    """Parse a JSON file this library wrote, or raise :class:`DataError` naming it (truncated, edited, binary)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"corrupt JSON ({err})", path=path, fix=fix) from err
+
+
+def confined_path(root: str | Path, relative: str, *, source: str | Path) -> Path:
+    """``root / relative``, refused unless it stays inside ``root`` (no ``..``, absolute path or symlink out).
+
+    For paths read from files we did not write (a downloaded CSV, a zip): a hostile or broken mirror must not
+    make us write outside the folder the user chose. ``source`` names the file the path came from.
+    """
+    parts = Path(relative).parts
+    root_real = Path(root).resolve()
+    if not relative or Path(relative).is_absolute() or ".." in parts or "\\" in relative:
+        raise DataError(
+            f"refusing the path {relative!r}: it is absolute or climbs out of {root}",
+            path=source,
+            fix="use the BBBC021 metadata as the Broad distributes it (relative folder and file names)",
+        )
+    candidate = root_real.joinpath(*parts)
+    if not candidate.resolve().is_relative_to(root_real):
+        raise DataError(
+            f"refusing the path {relative!r}: a symbolic link leads it out of {root}",
+            path=source,
+            fix=f"remove the symbolic link under {root} or choose another --out",
+        )
+    return Path(root) / relative
 
 
 def write_text_atomic(target: str | Path, text: str) -> Path:

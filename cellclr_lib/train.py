@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import math
 import random
 import time
@@ -48,11 +47,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cellclr_lib import __version__
+from cellclr_lib import __version__, options
 from cellclr_lib.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from cellclr_lib.distributed import DistInfo, all_reduce_mean, barrier, gather_objects, init_from_env
-from cellclr_lib.errors import CellclrError, require
-from cellclr_lib.io import write_json_atomic, write_table_atomic
+from cellclr_lib.errors import CellclrError, DataError, require
+from cellclr_lib.io import read_json, write_json_atomic, write_table_atomic
 from cellclr_lib.losses import nt_xent
 from cellclr_lib.models import ARCHS, build_model
 
@@ -62,6 +61,7 @@ CHECKPOINTS = "checkpoints"
 METRIC_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "images_per_s", "elapsed_s")
 #: fields that may differ between a run and its resumption (they do not change the computation)
 _RESUMABLE_CHANGES = {"epochs", "stop_after_epochs", "resume", "progress", "num_workers", "checkpoint_every"}
+_PATH_SETTINGS = {"out", "store"}
 
 
 @dataclass
@@ -197,15 +197,16 @@ def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, i
         pin_memory=dist_info.device.type == "cuda",
         indices=indices,
     )
+    _check_steps(len(loader), config, len(store) if indices is None else len(indices))
     return loader, store.crop_size
 
 
 def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
-    saved = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    saved = read_json(run_dir / CONFIG, fix=f"delete {run_dir} and train again, or choose another --out")
     diffs = [
         f"{k}: {saved.get(k)!r} → {v!r}"
         for k, v in dataclasses.asdict(config).items()
-        if k not in _RESUMABLE_CHANGES and k in saved and saved[k] != v
+        if k not in _RESUMABLE_CHANGES and k in saved and not _same_setting(k, saved[k], v)
     ]
     if diffs:
         raise CellclrError(
@@ -213,6 +214,26 @@ def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
             path=run_dir / CONFIG,
             fix="resume with the run's own settings, or start a new run with another --out",
         )
+
+
+def _same_setting(name: str, saved: Any, value: Any) -> bool:
+    """Equal settings; paths compare by the folder they name (``runs/a`` written absolute is the same run)."""
+    if name in _PATH_SETTINGS and saved is not None and value is not None:
+        return Path(saved).resolve() == Path(value).resolve()
+    return saved == value
+
+
+def _check_steps(n_steps: int, config: TrainConfig, n_cells: int | None) -> None:
+    """Refuse a run that would take no optimiser step (it would save random weights and report success)."""
+    if n_steps > 0:
+        return
+    cells = f"{n_cells} cell(s)" if n_cells is not None else "the loader's cells"
+    raise DataError(
+        f"no training step possible: {cells} make no full batch of {config.batch_size} "
+        "(incomplete batches are dropped)",
+        path=config.store,
+        fix=f"lower --batch-size below {n_cells or 'the number of cells'}, raise --max-cells, or prep more data",
+    )
 
 
 def _trim_metrics(path: Path, step: int) -> None:
@@ -273,6 +294,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
     opt_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     optimizer = opt_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(loader)  # type: ignore[arg-type]
+    _check_steps(steps_per_epoch, config, None)
     total_steps = config.epochs * steps_per_epoch
     warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -284,8 +306,15 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
 
     start_epoch, step = 0, 0
     if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
+        try:
+            model.load_state_dict(resume_state["model"])
+            optimizer.load_state_dict(resume_state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise DataError(
+                f"the checkpoint does not fit this model ({str(err).splitlines()[0]})",
+                path=ckpt_dir / LAST,
+                fix="resume with the run's own --arch and options, or start a new run with another --out",
+            ) from err
         scheduler.load_state_dict(resume_state["scheduler"])
         scaler.load_state_dict(resume_state["scaler"])
         if len(resume_state["rng"]) != dist_info.world_size:
@@ -351,7 +380,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
             loss, accuracy = nt_xent(*z.chunk(2), temperature=config.temperature)
             logged = all_reduce_mean(torch.stack([loss.detach(), accuracy]))
             if not torch.isfinite(logged[0]):
-                raise CellclrError(
+                raise DataError(
                     f"loss became {logged[0].item()} at step {step + 1} (epoch {epoch + 1}); training stopped",
                     path=ckpt_dir / LAST,
                     fix="the last good state is this checkpoint: lower --lr, use --amp off or bf16, and rerun "
@@ -381,6 +410,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
                 )
             )
             bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{acc_value:.3f}")
+        _check_steps(len(rows), config, None)  # a loader whose len() promised batches it did not yield
         rngs = gather_objects(rng_state(generator))  # every rank's random states, for exact resumption
         if dist_info.is_main:
             _append_metrics(metrics_file, rows)
@@ -470,6 +500,24 @@ _HELP = {
 }
 
 
+def _batch_size(text: str) -> int:
+    value = options.positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("must be ≥ 2: a contrastive batch needs negatives")
+    return value
+
+
+#: parse-time checks of the numeric options (a wrong value exits 2 before any work starts)
+_TYPES = {
+    "projection_dim": options.positive_int, "size": options.positive_int, "epochs": options.positive_int,
+    "batch_size": _batch_size, "lr": options.positive_float, "weight_decay": options.nonnegative_float,
+    "warmup_epochs": options.nonnegative_float, "min_lr_ratio": options.nonnegative_float,
+    "temperature": options.positive_float, "max_cells": options.positive_int, "seed": options.nonnegative_int,
+    "num_workers": options.nonnegative_int, "device": options.device,
+    "checkpoint_every": options.nonnegative_int, "stop_after_epochs": options.positive_int,
+}  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr train``: one per :class:`TrainConfig` field."""
     parser.epilog = "Multi-GPU: torchrun --nproc_per_node N -m cellclr_lib.train --store STORE --out RUN ..."
@@ -483,7 +531,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if field.type in ("bool", "bool | None"):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
-        kind = {"int": int, "int | None": int, "float": float}.get(str(field.type), str)
+        kind = _TYPES.get(field.name) or {"int": int, "int | None": int, "float": float}.get(
+            str(field.type), str
+        )
         parser.add_argument(flag, type=kind, default=default, choices=choices.get(field.name), help=help_text)
 
 
@@ -497,6 +547,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node N -m cellclr_lib.train ...
+    import contextlib
+    import os
+
+    from cellclr_lib.lock import folder_lock
+
     _parser = argparse.ArgumentParser(prog="cellclr_lib.train", description=__doc__.splitlines()[0])
     add_arguments(_parser)
-    raise SystemExit(main(_parser.parse_args()))
+    _args = _parser.parse_args()
+    # rank 0 writes the run directory, so it alone holds its lock (as `cellclr train` does)
+    with (
+        folder_lock(_args.out, "torchrun cellclr_lib.train")
+        if os.environ.get("RANK", "0") == "0"
+        else contextlib.nullcontext()
+    ):
+        raise SystemExit(main(_args))

@@ -304,4 +304,4 @@ def test_cli_imagenet_offline_is_skipped(store_dir, tmp_path, monkeypatch, capsy
 def test_cli_rejects_bad_options(tmp_path, capsys):
     argv = ["baseline", "vae", "--store", str(tmp_path), "--out", str(tmp_path / "o"), "--epochs", "0"]
     assert cli.main(argv) == 2
-    assert "--epochs must be positive" in capsys.readouterr().err
+    assert "argument --epochs: must be ≥ 1, got 0" in capsys.readouterr().err

@@ -50,6 +50,10 @@ class Served:
     drop_after: dict[str, int] = field(default_factory=dict)
     #: a broken server: answer 200 with the whole body to Range requests and drop on every request
     broken: bool = False
+    #: name -> close the connection after this many body bytes on *every* request (Range honoured)
+    drop_every: dict[str, int] = field(default_factory=dict)
+    #: names served without Content-Length (the end of the body is the end of the connection)
+    unsized: set[str] = field(default_factory=set)
     log: list[tuple[str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,13 +96,17 @@ class Handler(BaseHTTPRequestHandler):
                 return
             code = 206
         self.send_response(code)
-        self.send_header("Content-Length", str(len(body) - start))
+        if name not in state.unsized:
+            self.send_header("Content-Length", str(len(body) - start))
         if code == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.end_headers()
         chunk = body[start:]
         if (count == 0 or state.broken) and name in state.drop_after:
             chunk = chunk[: state.drop_after[name]]
+            self.close_connection = True
+        if name in state.drop_every:
+            chunk = chunk[: state.drop_every[name]]
             self.close_connection = True
         self.wfile.write(chunk)
         self.wfile.flush()
@@ -263,8 +271,9 @@ def test_server_ignoring_range_and_dropping_runs_out_of_retries(server, tmp_path
     with pytest.raises(CellclrError, match="failed after 2 retries"):
         fetch_file(url + "blob.bin", tmp_path / "blob.bin", **FAST)
     ranges = served.requests_for("blob.bin")
-    assert len(ranges) == 4 and ranges[0] is None and all(r == "bytes=768-" for r in ranges[1:])
-    assert part_path(tmp_path / "blob.bin").stat().st_size == 768  # kept for a later run
+    # every byte received before the drop is kept (read1), none of the re-sent bytes count as progress
+    assert len(ranges) == 4 and ranges[0] is None and all(r == "bytes=1000-" for r in ranges[1:])
+    assert part_path(tmp_path / "blob.bin").stat().st_size == 1000  # kept for a later run
 
 
 def test_server_errors_are_retried_then_reported(server, tmp_path):

@@ -413,7 +413,7 @@ def test_cli_prep(dataset: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: py
                     "--quiet",
                 ]
             )
-            == 2
+            == 1  # bad data, not a wrong command line
         )
         assert "image file is missing" in capsys.readouterr().err
     finally:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.errors import CellclrError
+from cellclr_lib import options
 from cellclr_lib.features import INFO_FILE, FeatureSet, write_feature_set
 
 #: method -> (module, function(crops, cells, **options) -> FeatureSet)
@@ -115,25 +115,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, type=Path, help="output feature-set directory")
     parser.add_argument(
-        "--crop-size", type=int, help="resize crops to this side first (default: the store's; vae: 64)"
+        "--crop-size",
+        type=options.positive_int,
+        help="resize crops to this side first (default: the store's; vae: 64)",
     )
     parser.add_argument(
-        "--workers", type=int, help="handcrafted: worker processes (default 0 = this process)"
+        "--workers",
+        type=options.nonnegative_int,
+        help="handcrafted: worker processes (default 0 or 1: this process)",
     )
     parser.add_argument("--arch", help="random/imagenet/weakly: encoder architecture (default resnet18)")
-    parser.add_argument("--epochs", type=int, help="weakly/vae: training epochs (default 3 / 5)")
-    parser.add_argument("--batch-size", type=int, help="minibatch size for training and embedding")
-    parser.add_argument("--lr", type=float, help="weakly/vae: Adam learning rate (default 1e-3)")
+    parser.add_argument(
+        "--epochs", type=options.positive_int, help="weakly/vae: training epochs (default 3 / 5)"
+    )
+    parser.add_argument(
+        "--batch-size", type=options.positive_int, help="minibatch size for training and embedding"
+    )
+    parser.add_argument(
+        "--lr", type=options.positive_float, help="weakly/vae: Adam learning rate (default 1e-3)"
+    )
     parser.add_argument(
         "--train-cells",
-        type=int,
+        type=options.positive_int,
         help="weakly/vae: train on a random subset of this many cells (default: all)",
     )
-    parser.add_argument("--beta", type=float, help="vae: weight β of the KL term (default 1)")
-    parser.add_argument("--latent-dim", type=int, help="vae: size of the latent code (default 64)")
-    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     parser.add_argument(
-        "--seed", type=int, help="random seed of weights, batches and augmentation (default 0)"
+        "--beta", type=options.nonnegative_float, help="vae: weight β of the KL term (default 1)"
+    )
+    parser.add_argument(
+        "--latent-dim", type=options.positive_int, help="vae: size of the latent code (default 64)"
+    )
+    parser.add_argument(
+        "--device", type=options.device, help="torch device, e.g. cpu or cuda (default: cuda when available)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=options.nonnegative_int,
+        help="random seed of weights, batches and augmentation (default 0)",
     )
     parser.add_argument("--overwrite", action="store_true", help="recompute even if OUT is already complete")
 
@@ -143,14 +161,6 @@ def main(args: argparse.Namespace) -> int:
     from cellclr_lib.baselines.encoders import PretrainedWeightsUnavailable
 
     given = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
-    for name, value in given.items():
-        allow_zero = name in ("workers", "beta")
-        if isinstance(value, int | float) and (value < 0 or (value == 0 and not allow_zero)):
-            flag = "--" + name.replace("_", "-")
-            raise CellclrError(
-                f"{flag} must be {'>= 0' if allow_zero else 'positive'}, got {value}",
-                fix=f"pass a valid {flag} or leave it out for the default",
-            )
     ignored = ["--" + name.replace("_", "-") for name in given if args.method not in _OPTIONS[name]]
     if ignored:
         print(f"cellclr baseline {args.method}: ignoring {', '.join(ignored)} (not used by this method)")

@@ -25,10 +25,6 @@ features (``n_cytoplasm_empty``). The output is therefore always finite.
 from __future__ import annotations
 
 import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
@@ -42,6 +38,7 @@ from skimage.segmentation import watershed
 from tqdm.auto import tqdm
 
 from cellclr_lib.features import FeatureSet
+from cellclr_lib.pool import WorkerPool
 
 CHANNEL_NAMES = ("DAPI", "Tubulin", "Actin")
 SHAPE_PROPS = ("area", "perimeter", "eccentricity", "solidity", "extent", "major_axis", "minor_axis",
@@ -177,9 +174,10 @@ def handcrafted_features(
 
     Returns ``(features, names, stats)``: float32 ``(N, len(names))`` features, their column names and
     ``{"n_nucleus_failed", "n_cytoplasm_empty"}`` counts. ``size`` resizes crops to ``size`` x ``size`` first
-    (bilinear; areas and lengths are then in resized pixels). ``workers`` > 0 measures chunks of
+    (bilinear; areas and lengths are then in resized pixels). ``workers`` > 1 measures chunks of
     ``chunk_size`` crops in that many processes, a few chunks in flight at a time so a memmapped store is
-    never read into memory whole (0 = in this process); the result does not depend on it.
+    never read into memory whole (0 or 1 = in this process, :mod:`cellclr_lib.pool`); the result does not
+    depend on it.
     """
     if crops.ndim != 4 or crops.shape[1] != len(CHANNEL_NAMES) or crops.dtype != np.uint8:
         raise ValueError(f"expected uint8 crops of shape (N, 3, S, S), got {crops.dtype} {crops.shape}")
@@ -188,30 +186,13 @@ def handcrafted_features(
     chunks = (crops[s : s + chunk_size] for s in range(0, len(crops), chunk_size))
     bar = tqdm(total=len(crops), desc="handcrafted features", unit="cell", disable=not progress)
     parts, n_failed, n_empty = [], 0, 0
-    with ExitStack() as stack:
-        stack.callback(bar.close)
-        if workers > 0:
-            executor = stack.enter_context(ProcessPoolExecutor(min(workers, os.cpu_count() or 1)))
-            results = _bounded_map(executor, measure, chunks, in_flight=2 * workers)
-        else:
-            results = map(measure, chunks)
-        for features, failed, empty in results:
+    with bar, WorkerPool(min(workers, os.cpu_count() or 1)) as pool:
+        for features, failed, empty in pool.map(measure, chunks):
             parts.append(features)
             n_failed, n_empty = n_failed + failed, n_empty + empty
             bar.update(len(features))
     features = np.concatenate(parts) if parts else np.zeros((0, len(names)), dtype=np.float32)
     return features, names, {"n_nucleus_failed": n_failed, "n_cytoplasm_empty": n_empty}
-
-
-def _bounded_map(executor: Executor, fn: Callable, items: Iterable, in_flight: int) -> Iterator:
-    """``executor.map`` in order, but with at most ``in_flight`` pending tasks (``map`` submits all at once)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(executor.submit(fn, item))
-        if len(pending) >= in_flight:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def handcrafted_feature_set(

@@ -16,12 +16,17 @@ Design choices, each for a reason:
   any network traffic.
 * **Integrity.** A zip must have the announced size and pass :meth:`zipfile.ZipFile.testzip` (every member's
   CRC-32). A bad zip is fetched once more from scratch; a second failure is an error naming plate, file and URL.
+  A metadata CSV must have the announced size; a server that announces none must serve exactly the Broad's file
+  (its SHA-256 is shipped, :data:`~cellclr_lib.data.metadata.SHIPPED_SHA256`), since a CSV cut at a line end
+  parses as a valid, shorter table.
+* **Confinement.** Every path taken from the downloaded image CSV (folders, file and plate names) must stay
+  inside ROOT: ``..``, absolute paths and symbolic links leading out are refused before anything is fetched.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import shutil
 import zipfile
 import zlib
@@ -33,20 +38,22 @@ from typing import Literal
 import requests
 from tqdm.auto import tqdm
 
+from cellclr_lib import options
 from cellclr_lib.data import subset as plate_subset
 from cellclr_lib.data.http import RemoteFileMissing, fetch_file
 from cellclr_lib.data.metadata import (
     CHANNELS,
     IMAGE_CSV_NAME,
     MOA_CSV_NAME,
+    SHIPPED_SHA256,
     benchmark_fields,
     field_table,
     read_image_csv,
     read_moa_csv,
     shipped_path,
 )
-from cellclr_lib.errors import CellclrError
-from cellclr_lib.io import atomic_path, write_json_atomic
+from cellclr_lib.errors import CellclrError, DataError
+from cellclr_lib.io import atomic_path, confined_path, read_json, write_json_atomic
 
 DEFAULT_BASE_URL = "https://data.broadinstitute.org/bbbc/BBBC021/"
 COMPOUND_CSV_NAME = "BBBC021_v1_compound.csv"
@@ -137,6 +144,7 @@ def download_metadata(
                 timeout=timeout,
                 label=name,
                 progress=progress,
+                expected_sha256=SHIPPED_SHA256.get(name),
             )
         except RemoteFileMissing:
             if name in readers:
@@ -148,7 +156,7 @@ def download_metadata(
                 readers[name](dest)
             except CellclrError as err:
                 dest.unlink()
-                raise CellclrError(
+                raise DataError(
                     f"downloaded {name} from {file_url(base_url, name)} is not the expected table:\n{err}",
                     path=dest,
                     fix="check --base-url (it must serve the BBBC021 files) and rerun",
@@ -226,6 +234,8 @@ def download_plates(
         plans = plan_plates(
             root / IMAGE_CSV_NAME, root / MOA_CSV_NAME, plates=plates, fields=fields, base_url=base_url
         )
+        for plan in plans:
+            check_confined(root, plan)
         for plan in tqdm(plans, desc="plates", unit="plate", disable=not progress or len(plans) < 2):
             if _plate_complete(root, plan):
                 report.plates_skipped.append(plan.plate)
@@ -244,6 +254,22 @@ def download_plates(
     return report
 
 
+_PLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_confined(root: Path, plan: PlatePlan) -> None:
+    """Refuse a plan whose plate name or file paths (from the downloaded CSV) would write outside ``root``."""
+    source = root / IMAGE_CSV_NAME
+    if not _PLATE_NAME.fullmatch(plan.plate):
+        raise DataError(
+            f"refusing the plate name {plan.plate!r}: plate names are letters, digits, '_', '.' and '-'",
+            path=source,
+            fix="use the BBBC021 metadata as the Broad distributes it",
+        )
+    for relative in plan.files:
+        confined_path(root, relative, source=source)
+
+
 def _marker_path(root: Path, plate: str) -> Path:
     return root / DONE_DIR / f"{plate}.json"
 
@@ -254,8 +280,8 @@ def _plate_complete(root: Path, plan: PlatePlan) -> bool:
     if not marker.is_file():
         return False
     try:
-        listed = set(json.loads(marker.read_text())["files"])
-    except (ValueError, KeyError, TypeError):
+        listed = set(read_json(marker, fix="")["files"])
+    except (DataError, KeyError, TypeError):
         return False
     return listed.issuperset(plan.files) and all((root / f).is_file() for f in plan.files)
 
@@ -290,7 +316,7 @@ def _fetch_verified_zip(
     if problem is None:
         return transferred
     zip_path.unlink()
-    raise CellclrError(
+    raise DataError(
         f"{label}: {zip_path.name} from {plan.url} is corrupt twice in a row ({problem})",
         path=zip_path,
         fix="rerun later; if it persists, try another mirror with --base-url or check the disk",
@@ -321,7 +347,7 @@ def extract_plate(zip_path: str | Path, root: str | Path, plan: PlatePlan, *, pr
                 members.setdefault(info.filename.rsplit("/", 1)[-1], info)
         missing = [f for f in plan.files if f.rsplit("/", 1)[-1] not in members]
         if missing:
-            raise CellclrError(
+            raise DataError(
                 f"plate {plan.plate}: {len(missing)} file(s) listed in {IMAGE_CSV_NAME} are not in the zip "
                 f"(from {plan.url}), e.g. {', '.join(missing[:3])}",
                 path=zip_path,
@@ -331,7 +357,7 @@ def extract_plate(zip_path: str | Path, root: str | Path, plan: PlatePlan, *, pr
         for relative in tqdm(
             plan.files, desc=f"extract {plan.plate}", unit="file", disable=not progress, leave=False
         ):
-            target = root / relative
+            target = confined_path(root, relative, source=root / IMAGE_CSV_NAME)
             if target.is_file():
                 continue
             with (
@@ -381,13 +407,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--delete-zips", action="store_true", help="delete each zip once extracted (disk ≈ one plate)"
     )
     parser.add_argument(
-        "--retries", type=int, default=5, help="retries without progress before giving up (default 5)"
+        "--retries",
+        type=options.nonnegative_int,
+        default=5,
+        help="retries without progress before giving up (default 5)",
     )
     parser.add_argument(
-        "--backoff", type=float, default=1.0, help="first retry delay in seconds, doubled each time"
+        "--backoff",
+        type=options.nonnegative_float,
+        default=1.0,
+        help="first retry delay in seconds, doubled each time",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds without data before a connection is retried"
+        "--timeout",
+        type=options.positive_float,
+        default=60.0,
+        help="seconds without data before a connection is retried",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plates and expected volume; no network"
@@ -396,8 +431,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """``cellclr download``: validate options, then call :func:`download_metadata` / :func:`download_plates`."""
-    if args.retries < 0 or args.backoff < 0 or args.timeout <= 0:
-        raise CellclrError("--retries and --backoff must be >= 0 and --timeout > 0", fix="pass valid numbers")
     fields: Fields = "all" if args.all_fields else "benchmark"
     options = {"retries": args.retries, "backoff": args.backoff, "timeout": args.timeout}
     if args.dry_run:

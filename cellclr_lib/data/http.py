@@ -4,7 +4,13 @@ A BBBC021 plate zip is ~0.8 GB, so a dropped connection must not cost the bytes 
 streamed into ``<dest>.part``; after a failure the next attempt asks for ``Range: bytes=<have>-`` and appends,
 and the ``.part`` file stays on disk between runs, so an interrupted ``cellclr download`` resumes too. The
 file is renamed to ``dest`` only when its size equals the size the server announced (``Content-Length`` of a
-200, or the total of ``Content-Range`` of a 206), so ``dest`` existing means "complete".
+200, or the total of ``Content-Range`` of a 206), so ``dest`` existing means "complete". A server that
+announces no size gives no such evidence (a drop at a line end looks like a clean end): the caller passes the
+file's known SHA-256 (``expected_sha256``) and such a file is accepted only when it matches, else refused.
+
+The body is read with ``read1`` — whatever has arrived, up to :data:`CHUNK_BYTES` — so the bytes received
+before a drop are kept even when a server drops every connection before a full chunk (``iter_content`` would
+discard that partial chunk, and such a server would make no progress at all).
 
 Failures are classified so that retrying is reserved for what can heal: connection errors, timeouts, truncated
 bodies and 5xx/429 are retried with exponential backoff (``backoff * 2**k`` seconds); a 404/410 is final at once
@@ -13,21 +19,30 @@ bodies and 5xx/429 are retried with exponential backoff (``backoff * 2**k`` seco
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 from requests.exceptions import ChunkedEncodingError
 from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
-from cellclr_lib.errors import CellclrError
+from cellclr_lib.errors import CellclrError, DataError
 
 USER_AGENT = f"cellclr/{__version__} (+python-requests)"
-#: read size; urllib3 drops a partly filled read when the connection breaks, so a drop costs at most this much
+#: largest read; a read returns what has arrived, so a drop never discards received bytes
 CHUNK_BYTES = 64 * 1024
+_NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,
+)
 
 
 class RemoteFileMissing(CellclrError):
@@ -62,6 +77,7 @@ def fetch_file(
     timeout: float = 60.0,
     label: str | None = None,
     progress: bool = True,
+    expected_sha256: str | None = None,
 ) -> FetchResult:
     """Download ``url`` to ``dest`` unless ``dest`` already exists; resume a leftover ``.part`` with ``Range``.
 
@@ -70,6 +86,8 @@ def fetch_file(
     ``backoff * (2**retries - 1)`` seconds of waiting. ``label`` (e.g. ``"plate Week1_22123"``) is put in front of
     error messages and the progress bar. Raises :class:`RemoteFileMissing` on 404/410 and
     :class:`CellclrError` (naming the URL and file) on any other final failure; the ``.part`` file is kept.
+    When the server announces no size, the download counts as complete only if ``expected_sha256`` is given
+    and matches; otherwise it is refused (:class:`DataError`) and nothing is saved under ``dest``.
     """
     dest = Path(dest)
     if dest.exists():
@@ -90,18 +108,21 @@ def fetch_file(
     try:
         while True:
             try:
-                if _attempt(session, url, part, timeout, counter, prefix=prefix, progress=progress):
+                complete = _attempt(session, url, part, timeout, counter, prefix=prefix, progress=progress)
+                if complete is None:
+                    _check_unsized(part, url, dest, expected_sha256, prefix)
+                if complete is not False:
                     os.replace(part, dest)
                     return FetchResult(dest, counter.received, cached=False)
                 raise _Retryable("body shorter than announced")
-            except (_Retryable, requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as err:
+            except (_Retryable, *_NETWORK_ERRORS) as err:
                 # progress = the .part grew past its longest so far; a server that restarts from byte 0 on
                 # every try (ignoring Range) and drops at the same place therefore still runs out of retries
                 grown = _size_of(part) > longest
                 longest = max(longest, _size_of(part))
                 failures = 0 if grown else failures + 1
                 if failures > retries:
-                    raise CellclrError(
+                    raise DataError(
                         f"{prefix}download of {url} failed after {retries} retries ({err})",
                         path=dest,
                         fix="check the network (or --base-url) and rerun: the partial download is kept and resumed",
@@ -111,6 +132,35 @@ def fetch_file(
     finally:
         if own_session:
             session.close()
+
+
+def _check_unsized(part: Path, url: str, dest: Path, expected_sha256: str | None, prefix: str) -> None:
+    """A body of unannounced size is complete only if it has the known checksum (else delete and refuse)."""
+    if expected_sha256 is not None and _sha256(part) == expected_sha256:
+        return
+    part.unlink()
+    raise DataError(
+        f"{prefix}{url} announced no size (no Content-Length) and its content "
+        + ("differs from the known file" if expected_sha256 else "has no known checksum")
+        + ": a transfer cut short cannot be told from a complete one, so it was not saved",
+        path=dest,
+        fix="rerun (the connection may have dropped), or use a server that sends Content-Length, e.g. the "
+        "default --base-url",
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _body(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: ``read1`` returns what is there, so nothing received is lost to a drop."""
+    while chunk := response.raw.read1(CHUNK_BYTES):  # read at call time (tests shrink it)
+        yield chunk
 
 
 def _size_of(path: Path) -> int:
@@ -133,10 +183,15 @@ def _attempt(
     *,
     prefix: str,
     progress: bool,
-) -> bool:
-    """One request: append to ``part`` from where it ends. True when ``part`` now holds the whole file."""
+) -> bool | None:
+    """One request: append to ``part`` from where it ends.
+
+    True when ``part`` now holds the whole announced size, False when it is shorter, None when the stream
+    ended cleanly but the server announced no size (completeness unknown).
+    """
     have = _size_of(part)
-    headers = {"User-Agent": USER_AGENT}
+    # identity: the announced length must be the length of the bytes written (no transparent gzip)
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
     with session.get(url, headers=headers, stream=True, timeout=timeout) as response:
@@ -186,13 +241,13 @@ def _attempt(
                 leave=False,
             ) as bar,
         ):
-            for chunk in response.iter_content(CHUNK_BYTES):  # read at call time (tests shrink it)
+            for chunk in _body(response):
                 out.write(chunk)
                 counter.received += len(chunk)
                 bar.update(len(chunk))
     size = part.stat().st_size
-    if total is None:  # no announced size: a clean end of stream is all the evidence there is
-        return True
+    if total is None:  # no announced size: a clean end of stream proves nothing
+        return None
     if size > total:
         part.unlink()
         raise _Retryable(f"received {size} bytes, more than the announced {total}; restarting from scratch")

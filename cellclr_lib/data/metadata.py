@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.errors import CellclrError
+from cellclr_lib.errors import CellclrError, DataError
 
 IMAGE_CSV_NAME = "BBBC021_v1_image.csv"
 MOA_CSV_NAME = "BBBC021_v1_moa.csv"
@@ -109,16 +109,16 @@ def read_csv_text(path: str | Path, **read_csv_options: object) -> pd.DataFrame:
         raw = path.read_bytes()
         text = (gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw).decode("utf-8-sig")
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
-        raise CellclrError(
+        raise DataError(
             f"not a UTF-8 text (or gzipped text) file ({err})", path=path, fix="re-download the file"
         ) from err
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise CellclrError("file is empty", path=path, fix="re-download the file")
+        raise DataError("file is empty", path=path, fix="re-download the file")
     try:
         return pd.read_csv(io.StringIO(text), **read_csv_options)
     except (pd.errors.ParserError, ValueError) as err:
-        raise CellclrError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
+        raise DataError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
 
 
 def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
@@ -138,7 +138,7 @@ def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd
         else:
             renames[found] = canonical
     if missing:
-        raise CellclrError(
+        raise DataError(
             f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns)}",
             path=path,
             fix="use the BBBC021 v1 file as distributed by the Broad (or rename the columns)",
@@ -148,21 +148,52 @@ def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd
         try:
             table["concentration"] = normalize_concentration(table["concentration"])
         except ValueError as err:
-            raise CellclrError(f"non-numeric concentration ({err})", path=path, fix="fix that row") from err
+            raise DataError(f"non-numeric concentration ({err})", path=path, fix="fix that row") from err
     return table
 
 
 def read_image_csv(path: str | Path | None = None) -> pd.DataFrame:
     """The image (field) table with canonical column names; the shipped copy when ``path`` is None."""
-    table = read_csv_robust(path or shipped_path(IMAGE_CSV_NAME), IMAGE_COLUMNS)
+    path = path or shipped_path(IMAGE_CSV_NAME)
+    table = read_csv_robust(path, IMAGE_COLUMNS)
     for column in ("table_number", "image_number", "replicate"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+        values = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+        bad = values.isna() & (table[column].str.strip() != "") if column == "replicate" else values.isna()
+        if bad.any():
+            raise DataError(
+                f"non-integer {IMAGE_COLUMNS[column][0]} on line(s) {_lines(bad)}: "
+                f"{', '.join(repr(v) for v in table.loc[bad, column].head(3))}",
+                path=path,
+                fix="fix those rows, or re-download the file (`cellclr download --metadata-only`)",
+            )
+        table[column] = values
+    _refuse_duplicates(table, ["table_number", "image_number"], path)
     return table
+
+
+def _lines(rows: pd.Series) -> str:
+    """CSV line numbers (the header is line 1) of the True rows, at most five."""
+    lines = [str(i + 2) for i in np.flatnonzero(rows.to_numpy())]
+    return ", ".join(lines[:5]) + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "")
+
+
+def _refuse_duplicates(table: pd.DataFrame, key: list[str], path: str | Path) -> None:
+    """A key that occurs twice would process a field twice (or give a treatment two MoAs): refuse it."""
+    repeated = table.duplicated(key, keep=False)
+    if repeated.any():
+        raise DataError(
+            f"rows with the same {' + '.join(key)} on lines {_lines(repeated)}",
+            path=path,
+            fix="delete the duplicated rows (each must occur once), or re-download the file",
+        )
 
 
 def read_moa_csv(path: str | Path | None = None) -> pd.DataFrame:
     """The MoA table (``compound, concentration, moa``), DMSO row included; the shipped copy by default."""
-    return read_csv_robust(path or shipped_path(MOA_CSV_NAME), MOA_COLUMNS)
+    path = path or shipped_path(MOA_CSV_NAME)
+    table = read_csv_robust(path, MOA_COLUMNS)
+    _refuse_duplicates(table, ["compound", "concentration"], path)
+    return table
 
 
 def field_table(image_csv: str | Path | None = None, moa_csv: str | Path | None = None) -> pd.DataFrame:

@@ -27,13 +27,11 @@ are listed in the report and the manifest. ``on_error="stop"`` raises at the fir
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import sys
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -72,9 +70,12 @@ from cellclr_lib.data.store import (
     parameter_differences,
     read_committed_shard,
     remove_stale_temporaries,
+    remove_store,
 )
-from cellclr_lib.errors import CellclrError
-from cellclr_lib.io import atomic_path
+from cellclr_lib.errors import CellclrError, DataError
+from cellclr_lib.io import atomic_path, read_json
+from cellclr_lib.options import positive_int
+from cellclr_lib.pool import WorkerPool
 
 FieldsChoice = Literal["benchmark", "all"]
 OnError = Literal["skip", "stop"]
@@ -116,32 +117,36 @@ def read_channel(path: Path) -> np.ndarray:
     """Read one channel TIFF: a 2-D unsigned-integer image. Raises :class:`CellclrError` naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise CellclrError("image file is missing", path=path, fix=_SKIP_FIX)
+        raise DataError("image file is missing", path=path, fix=_SKIP_FIX)
     try:
         image = tifffile.imread(path)
     except Exception as err:  # tifffile raises ValueError, TiffFileError, struct.error, OSError...
-        raise CellclrError(
+        raise DataError(
             f"cannot read the TIFF (truncated or corrupt?): {err}", path=path, fix=_SKIP_FIX
         ) from err
     if image.ndim != 2:
-        raise CellclrError(
-            f"expected a 2-D grayscale image, got shape {image.shape}", path=path, fix=_SKIP_FIX
-        )
+        raise DataError(f"expected a 2-D grayscale image, got shape {image.shape}", path=path, fix=_SKIP_FIX)
     if image.dtype not in (np.uint8, np.uint16):
-        raise CellclrError(f"expected uint16 (or uint8) pixels, got {image.dtype}", path=path, fix=_SKIP_FIX)
+        raise DataError(f"expected uint16 (or uint8) pixels, got {image.dtype}", path=path, fix=_SKIP_FIX)
     return image
 
 
 def read_field(paths: Sequence[Path]) -> np.ndarray:
-    """The ``(3, H, W)`` field from its DAPI, Tubulin and Actin files; channels must share one shape."""
+    """The ``(3, H, W)`` field from its DAPI, Tubulin and Actin files; channels share one shape and dtype.
+
+    A dtype mismatch is an error, not a cast: a uint8 channel beside uint16 ones would be scaled by the
+    uint16 limits of its plate and come out black.
+    """
     channels = [read_channel(p) for p in paths]
     for path, image in zip(paths[1:], channels[1:], strict=True):
-        if image.shape != channels[0].shape:
-            raise CellclrError(
-                f"shape {image.shape} differs from the DAPI image's {channels[0].shape}",
-                path=path,
-                fix=_SKIP_FIX,
-            )
+        for what, own, dapi in (
+            ("shape", image.shape, channels[0].shape),
+            ("dtype", image.dtype, channels[0].dtype),
+        ):
+            if own != dapi:
+                raise DataError(
+                    f"{what} {own} differs from the DAPI image's {dapi}", path=path, fix=_SKIP_FIX
+                )
     return np.stack(channels)
 
 
@@ -176,9 +181,7 @@ def _summary_task(task: tuple[int, tuple[Path, ...], int, int, tuple[int, int] |
     try:
         image = read_field(paths)
         if shape is not None and image.shape[1:] != shape:
-            raise CellclrError(
-                f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0]
-            )
+            raise DataError(f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0])
         rows, cols = illum.sample_positions(image.shape[1:], sample_pixels)
         return "ok", image_number, illum.block_mean(image, downsample), image[:, rows, cols], image.shape[1:]
     except CellclrError as err:
@@ -191,9 +194,7 @@ def _crop_task(task: tuple) -> tuple:
     try:
         image = read_field(paths)
         if image.shape[1:] != shape:
-            raise CellclrError(
-                f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0]
-            )
+            raise DataError(f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0])
         key = f"{profile_path}:{shape}"
         if key not in _PROFILE_CACHE:
             _PROFILE_CACHE.clear()
@@ -210,25 +211,6 @@ def _crop_task(task: tuple) -> tuple:
         return "ok", image_number, crops, xy, areas, n_detected
     except CellclrError as err:
         return "error", image_number, str(err)
-
-
-class _Mapper:
-    """``imap`` over tasks in order: a process pool when ``workers > 1``, in-process otherwise."""
-
-    def __init__(self, workers: int) -> None:
-        self.pool = multiprocessing.get_context().Pool(workers) if workers > 1 else None
-
-    def imap(self, func: Callable, tasks: Iterable) -> Iterator:
-        return self.pool.imap(func, tasks) if self.pool else map(func, tasks)
-
-    def close(self, ok: bool) -> None:
-        if self.pool is None:
-            return
-        if ok:
-            self.pool.close()
-        else:
-            self.pool.terminate()
-        self.pool.join()
 
 
 # ------------------------------------------------------------------------------------------ planning
@@ -306,11 +288,14 @@ def prep_dataset(
     illumination: illum.IlluminationParams | None = None,
     detection: DetectionParams | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> PrepReport:
     """Build (or resume, or confirm) the crop store ``out`` from the raw dataset ``root``.
 
     Raises :class:`CellclrError` for unusable arguments, for a complete store at ``out`` made with other
-    parameters, and under ``on_error="stop"`` for the first unreadable field.
+    parameters, under ``on_error="stop"`` for the first unreadable field, and when no crop results.
+    ``overwrite`` first deletes what a previous run left in ``out`` (store, shards, profiles), to redo it
+    after fixing input files.
     """
     start = time.perf_counter()
     root, out = Path(root), Path(out)
@@ -336,6 +321,8 @@ def prep_dataset(
         "illumination": asdict(illumination),
         "nuclei": asdict(detection),
     }
+    if overwrite:
+        remove_store(out)
     done = _existing_store(out, parameters)
     if done is not None:
         return done
@@ -344,7 +331,7 @@ def prep_dataset(
     missing = _missing_files(table, root)
     if missing and on_error == "stop":
         first = next(iter(missing.values()))
-        raise CellclrError(
+        raise DataError(
             f"{len(missing)} field(s) reference missing files; first: {first}",
             fix="download the missing plates (`cellclr download`), choose plates with --plates, or use --on-error skip",
         )
@@ -360,22 +347,20 @@ def prep_dataset(
             infos[plate] = info
     resumed = [p for p in plate_names if p in infos]
 
-    mapper = _Mapper(workers if pending else 1)
-    ok = False
-    try:
-        with tqdm(
+    with (
+        WorkerPool(workers if pending else 1) as pool,
+        tqdm(
             total=int(table["plate"].isin(pending).sum()), desc="prep", unit="field", disable=not progress
-        ) as bar:
-            for plate in pending:
-                plate_fields = table[table["plate"] == plate].reset_index(drop=True)
-                infos[plate] = _prep_plate(
-                    plate, plate_fields, root, out, parameters, missing, mapper, on_error, bar
-                )
-        ok = True
-    finally:
-        mapper.close(ok)
+        ) as bar,
+    ):
+        for plate in pending:
+            plate_fields = table[table["plate"] == plate].reset_index(drop=True)
+            infos[plate] = _prep_plate(
+                plate, plate_fields, root, out, parameters, missing, pool, on_error, bar
+            )
 
     manifest = _manifest(root, kind, parameters, plate_names, infos)
+    _check_some_crops(manifest, out)
     merge_shards(out, plate_names, crop_size, manifest)
     return PrepReport(
         store=out,
@@ -388,12 +373,27 @@ def prep_dataset(
     )
 
 
+def _check_some_crops(manifest: dict[str, Any], out: Path) -> None:
+    """Zero crops is a failure, not a store: nothing downstream can use it (and it must not be marked complete)."""
+    if manifest["n_crops"]:
+        return
+    skipped = manifest["skipped_fields"]
+    first = f"; first: {skipped[0]['reason'].splitlines()[0]}" if skipped else ""
+    raise DataError(
+        f"no crop from {manifest['n_fields']} processed field(s) ({len(skipped)} skipped{first}); "
+        f"crop size {manifest['parameters']['crop_size']} px",
+        path=out,
+        fix="fix or re-download the skipped files, check that --crop-size fits inside the fields and around "
+        "the nuclei, then rerun with --overwrite",
+    )
+
+
 def _existing_store(out: Path, parameters: dict[str, Any]) -> PrepReport | None:
     """A report for a complete store with these parameters; an error if it has others; None if absent."""
     manifest_path = out / MANIFEST_NAME
     if not manifest_path.is_file() or not (out / CROPS_NAME).is_file() or not (out / CELLS_NAME).is_file():
         return None
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_json(manifest_path, fix="rerun with --overwrite to rebuild the store")
     if not manifest.get("complete"):
         return None
     differences = parameter_differences(manifest.get("parameters", {}), parameters)
@@ -421,7 +421,7 @@ def _prep_plate(
     out: Path,
     parameters: dict[str, Any],
     missing: dict[int, str],
-    mapper: _Mapper,
+    pool: WorkerPool,
     on_error: OnError,
     bar: tqdm,
 ) -> dict[str, Any]:
@@ -437,7 +437,7 @@ def _prep_plate(
         if result[0] == "ok":
             return True
         if on_error == "stop":
-            raise CellclrError(f"plate {plate}, image {result[1]}: {result[2]}")
+            raise DataError(f"plate {plate}, image {result[1]}: {result[2]}")
         errors.setdefault(result[1], result[2])
         return False
 
@@ -450,7 +450,7 @@ def _prep_plate(
     summary_tasks = [
         (numbers[i], field_paths[i], params.downsample, params.sample_pixels, first_shape) for i in chosen
     ]
-    for result in mapper.imap(_summary_task, summary_tasks):
+    for result in pool.map(_summary_task, summary_tasks):
         if record(result):
             running.add(result[2])
             samples.append(result[3])
@@ -489,7 +489,7 @@ def _prep_plate(
     per_field: list[tuple[int, np.ndarray, np.ndarray]] = []
     n_detected = 0
     with ShardWriter(out, plate, crop_size) as writer:
-        for i, result in zip(todo, mapper.imap(_crop_task, crop_tasks), strict=True):
+        for i, result in zip(todo, pool.map(_crop_task, crop_tasks), strict=True):
             bar.update(1)
             if record(result):
                 _, _, crops, xy, areas, detected = result
@@ -573,7 +573,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", required=True, type=Path, help="raw dataset directory (BBBC021 or the stand-in)"
     )
     parser.add_argument("--out", required=True, type=Path, help="crop store directory to write (or resume)")
-    parser.add_argument("--crop-size", type=int, default=96, help="crop side length in pixels (default: 96)")
+    parser.add_argument(
+        "--crop-size", type=positive_int, default=96, help="crop side length in pixels (default: 96)"
+    )
     parser.add_argument(
         "--all-fields",
         action="store_true",
@@ -581,7 +583,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--plates", nargs="+", metavar="PLATE", help="only these plates (e.g. Week4_27481)")
     plate_subset.add_argument(parser)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes over fields (default: 1)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes working on fields (default: 1, this process)",
+    )
     parser.add_argument(
         "--on-error",
         choices=("skip", "stop"),
@@ -589,6 +596,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="unreadable field: leave it out and list it at the end (skip, default) or stop with an error",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete what an earlier prep left in --out and start over (e.g. after fixing a bad file)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -602,6 +614,7 @@ def main(args: argparse.Namespace) -> int:
         workers=args.workers,
         on_error=args.on_error,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(report.summary(), file=sys.stderr if report.skipped else sys.stdout)
     return 0

@@ -6,12 +6,12 @@ the stand-in is ever mistaken for a BBBC021 result.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 from cellclr_lib.data.metadata import IMAGE_CSV_NAME
 from cellclr_lib.errors import CellclrError
+from cellclr_lib.io import read_json
 
 SYNTHETIC_MARKER = "synthetic.json"
 DatasetKind = Literal["synthetic", "bbbc021"]
@@ -34,7 +34,7 @@ def dataset_banner(root: str | Path) -> str:
     root = Path(root)
     if dataset_kind(root) == "bbbc021":
         return f"**Dataset: real BBBC021** (`{root}`)."
-    info = json.loads((root / SYNTHETIC_MARKER).read_text())
+    info = read_json(root / SYNTHETIC_MARKER, fix="delete the folder and run `cellclr synth` again")
     return (
         f"**Dataset: the synthetic stand-in** (preset `{info.get('preset')}`, seed {info.get('seed')}, "
         f"`{root}`). It has BBBC021's layout and metadata but simulated cells: numbers here are not BBBC021 "

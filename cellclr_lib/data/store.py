@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.errors import CellclrError
-from cellclr_lib.io import atomic_path, write_json_atomic, write_table_atomic
+from cellclr_lib.errors import CellclrError, DataError
+from cellclr_lib.io import atomic_path, read_json, write_json_atomic, write_table_atomic
 
 CROPS_NAME = "crops.npy"
 CELLS_NAME = "cells.parquet"
@@ -53,6 +53,7 @@ CELL_COLUMNS = [
     "is_control", "x", "y", "nucleus_area", "file_dapi",
 ]  # fmt: skip
 
+_REBUILD_FIX = "rebuild it: `cellclr prep --data ROOT --out {path} --overwrite`"
 _PREP_FIX = (
     "run `cellclr prep --data ROOT --out {path}` (rerunning the same command resumes an interrupted prep)"
 )
@@ -85,21 +86,36 @@ class CropStore:
                 path=path,
                 fix=_PREP_FIX.format(path=path),
             )
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("format") != STORE_FORMAT or not manifest.get("complete"):
-            raise CellclrError(
+        manifest = read_json(manifest_path, fix=_REBUILD_FIX.format(path=path))
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("format") != STORE_FORMAT
+            or not manifest.get("complete")
+        ):
+            raise DataError(
                 "not a complete cellclr crop store", path=manifest_path, fix=_PREP_FIX.format(path=path)
             )
         for name in (CROPS_NAME, CELLS_NAME):
             if not (path / name).is_file():
-                raise CellclrError(f"crop store lacks {name}", path=path, fix=_PREP_FIX.format(path=path))
-        crops = np.load(path / CROPS_NAME, mmap_mode="r")
-        cells = pd.read_parquet(path / CELLS_NAME)
-        if crops.ndim != 4 or crops.dtype != np.uint8 or len(crops) != len(cells):
-            raise CellclrError(
-                f"crops.npy {crops.dtype}{crops.shape} does not match cells.parquet ({len(cells)} rows)",
+                raise DataError(f"crop store lacks {name}", path=path, fix=_PREP_FIX.format(path=path))
+        try:
+            crops = np.load(path / CROPS_NAME, mmap_mode="r")
+            cells = pd.read_parquet(path / CELLS_NAME)
+        except (OSError, ValueError) as err:  # a truncated .npy cannot be mapped; pyarrow raises OSError
+            raise DataError(
+                f"cannot read the crop store ({err})", path=path, fix=_REBUILD_FIX.format(path=path)
+            ) from err
+        if (
+            crops.ndim != 4
+            or crops.dtype != np.uint8
+            or len(crops) != len(cells)
+            or len(crops) != manifest.get("n_crops", len(crops))
+        ):
+            raise DataError(
+                f"crops.npy {crops.dtype}{crops.shape} does not match cells.parquet ({len(cells)} rows) "
+                f"and the manifest ({manifest.get('n_crops')} crops)",
                 path=path,
-                fix="delete the store and rerun `cellclr prep`",
+                fix=_REBUILD_FIX.format(path=path),
             )
         store = cls(path=path, crops=crops, cells=cells, manifest=manifest)
         if expect:
@@ -166,8 +182,11 @@ def read_committed_shard(
     paths = shard_paths(store, plate)
     if not all(p.is_file() for p in paths.values()):
         return None
-    info = json.loads(paths["json"].read_text(encoding="utf-8"))
-    if parameter_differences(info.get("parameters", {}), parameters):
+    try:
+        info = json.loads(paths["json"].read_text(encoding="utf-8"))
+    except ValueError:  # a damaged marker: the shard is redone
+        return None
+    if not isinstance(info, dict) or parameter_differences(info.get("parameters", {}), parameters):
         return None
     n = int(info["n_crops"])
     if paths["crops"].stat().st_size != n * 3 * crop_size * crop_size:
@@ -232,6 +251,15 @@ def remove_stale_temporaries(store: Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def remove_store(store: Path) -> None:
+    """Delete everything a prep run writes into ``store`` (for ``--overwrite``); other files are kept."""
+    store = Path(store)
+    for name in (MANIFEST_NAME, CROPS_NAME, CELLS_NAME):
+        (store / name).unlink(missing_ok=True)
+    for folder in (SHARDS_DIR, ILLUMINATION_DIR):
+        shutil.rmtree(store / folder, ignore_errors=True)
 
 
 def merge_shards(

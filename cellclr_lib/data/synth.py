@@ -29,7 +29,6 @@ import argparse
 import json
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -51,10 +50,13 @@ from cellclr_lib.data.synthetic_render import (
     render_field,
 )
 from cellclr_lib.errors import CellclrError, require
-from cellclr_lib.io import atomic_path, write_json_atomic, write_table_atomic, write_text_atomic
+from cellclr_lib.io import atomic_path, read_json, write_json_atomic, write_table_atomic, write_text_atomic
+from cellclr_lib.options import positive_int
+from cellclr_lib.pool import WorkerPool
 
 TRUTH_FILE = "synthetic_truth.parquet"
 PARTIAL_MARKER = ".synthetic-partial.json"
+_REGENERATE = "delete the folder and run `cellclr synth` again"
 
 #: MoA -> change of the phenotype parameters at full strength (see synthetic_render.PHENOTYPE).
 MOA_EFFECTS: dict[str, dict[str, float]] = {
@@ -335,7 +337,7 @@ def generate(
     wanted = {"config": _jsonable(asdict(config)), "library_version": __version__}
     marker = out / SYNTHETIC_MARKER
     if marker.is_file():
-        existing = json.loads(marker.read_text())
+        existing = read_json(marker, fix=_REGENERATE)
         if existing.get("config") == wanted["config"]:
             return out
         raise CellclrError(
@@ -345,7 +347,7 @@ def generate(
         )
     if out.is_dir() and any(out.iterdir()):
         partial = out / PARTIAL_MARKER
-        if not partial.is_file() or json.loads(partial.read_text()).get("config") != wanted["config"]:
+        if not partial.is_file() or read_json(partial, fix=_REGENERATE).get("config") != wanted["config"]:
             raise CellclrError(
                 "is not empty and holds no unfinished synthetic dataset with these parameters",
                 path=out,
@@ -397,12 +399,9 @@ def generate(
 
 
 def _map(tasks: list, workers: int) -> Iterator[list[dict]]:
-    """Render in order, in ``workers`` processes when more than one."""
-    if workers <= 1:
-        yield from map(_render_task, tasks)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(_render_task, tasks, chunksize=4)
+    """Render in order, in ``workers`` processes when more than one (:mod:`cellclr_lib.pool`)."""
+    with WorkerPool(workers) as pool:
+        yield from pool.map(_render_task, tasks)
 
 
 def _jsonable(value: Any) -> Any:
@@ -419,7 +418,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", default="tiny", choices=list(PRESETS), help="tiny (tests) or small (the book)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes")
-    parser.add_argument("--workers", type=int, default=1, help="processes rendering fields in parallel")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes rendering fields (default: 1, this process)",
+    )
     parser.add_argument(
         "--field-size", type=int, nargs=2, metavar=("ROWS", "COLS"), help="image size in pixels"
     )
@@ -449,7 +453,7 @@ def main(args: argparse.Namespace) -> int:
         if value is not None
     }
     out = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, **overrides)
-    info = json.loads((out / SYNTHETIC_MARKER).read_text())
+    info = read_json(out / SYNTHETIC_MARKER, fix=_REGENERATE)
     print(
         f"{out}: synthetic BBBC021 ({info['preset']}, seed {info['seed']}): {info['n_fields']} fields on "
         f"{info['n_plates']} plates in {info['n_weeks']} weeks, {info['n_treatments']} treatments, "
