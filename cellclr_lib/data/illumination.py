@@ -109,22 +109,56 @@ class RunningMean:
         return (self.total / self.count).astype(np.float32)
 
 
+def low_profile(blocks: Iterable[np.ndarray], *, downsample: int = 8, sigma: float = 80.0) -> np.ndarray:
+    """The low-resolution profile from block-averaged fields: their running mean, smoothed, mean 1."""
+    running = RunningMean()
+    for block in blocks:
+        running.add(block)
+    return smooth_profile(running.mean, downsample=downsample, sigma=sigma)
+
+
 def illumination_profile(
     images: Iterable[np.ndarray], *, downsample: int = 8, sigma: float = 80.0
 ) -> np.ndarray:
     """The full-resolution illumination profile of a set of fields (``(H, W)`` or ``(C, H, W)`` each).
 
-    This is the estimator ``cellclr prep`` applies per plate (see the module docstring); images are consumed
-    one at a time, so a generator over files keeps memory at one field.
+    This is the estimator ``cellclr prep`` applies per plate (see the module docstring; prep computes the
+    block means in its workers and calls :func:`low_profile` on them); images are consumed one at a time,
+    so a generator over files keeps memory at one field.
     """
-    running = RunningMean()
-    shape: tuple[int, int] | None = None
-    for image in images:
-        shape = image.shape[-2:]
-        running.add(block_mean(image, downsample))
-    if shape is None:
-        raise ValueError("illumination_profile needs at least one image")
-    return upsample_profile(smooth_profile(running.mean, downsample=downsample, sigma=sigma), shape)
+    shapes: list[tuple[int, int]] = []
+
+    def blocks() -> Iterable[np.ndarray]:
+        for image in images:
+            shapes.append(image.shape[-2:])
+            yield block_mean(image, downsample)
+
+    try:
+        profile_low = low_profile(blocks(), downsample=downsample, sigma=sigma)
+    except ValueError as err:
+        if not shapes:
+            raise ValueError("illumination_profile needs at least one image") from err
+        raise
+    return upsample_profile(profile_low, shapes[-1])
+
+
+def profile_and_limits(
+    blocks: Iterable[np.ndarray],
+    samples: list[np.ndarray],
+    shape: tuple[int, int],
+    params: IlluminationParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A plate's low-resolution profile and 8-bit limits from its fields' block means and pixel samples.
+
+    ``samples`` are each field's pixels at :func:`sample_positions` of ``shape``; they are corrected by the
+    profile before the percentiles are taken, as the crops will be.
+    """
+    profile = low_profile(blocks, downsample=params.downsample, sigma=params.sigma)
+    rows, cols = sample_positions(shape, params.sample_pixels)
+    at_samples = upsample_profile(profile, shape)[:, rows, cols]
+    corrected = np.concatenate([sample / at_samples for sample in samples], axis=1)
+    lo, hi = intensity_limits(corrected, params.clip_low, params.clip_high)
+    return profile, lo, hi
 
 
 def correct(image: np.ndarray, profile: np.ndarray) -> np.ndarray:

@@ -121,10 +121,15 @@ def read_csv_text(path: str | Path, **read_csv_options: object) -> pd.DataFrame:
         raise DataError(f"cannot parse as CSV ({err})", path=path, fix="re-download the file") from err
 
 
-def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+def read_csv_robust(
+    path: str | Path,
+    columns: dict[str, tuple[str, ...]],
+    fix: str = "use the BBBC021 v1 file as distributed by the Broad (or rename the columns)",
+) -> pd.DataFrame:
     """Read a metadata CSV whatever its quoting and line endings, renamed to canonical ``columns``.
 
-    Raises :class:`CellclrError` naming the file when it is missing, unreadable, or lacks columns.
+    Raises :class:`CellclrError` naming the file when it is missing, unreadable, or lacks columns (then
+    with ``fix``: a dataset description names its own columns, so its fix is to correct the description).
     """
     path = Path(path)
     table = read_csv_text(path, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -141,7 +146,7 @@ def read_csv_robust(path: str | Path, columns: dict[str, tuple[str, ...]]) -> pd
         raise DataError(
             f"missing column(s) {', '.join(missing)}; found {', '.join(table.columns)}",
             path=path,
-            fix="use the BBBC021 v1 file as distributed by the Broad (or rename the columns)",
+            fix=fix,
         )
     table = table.rename(columns=renames)[list(columns)]
     if "concentration" in table:
@@ -156,19 +161,31 @@ def read_image_csv(path: str | Path | None = None) -> pd.DataFrame:
     """The image (field) table with canonical column names; the shipped copy when ``path`` is None."""
     path = path or shipped_path(IMAGE_CSV_NAME)
     table = read_csv_robust(path, IMAGE_COLUMNS)
-    for column in ("table_number", "image_number", "replicate"):
+    integer_columns(table, IMAGE_COLUMNS, path, blank_allowed=("replicate",))
+    refuse_duplicates(table, ["table_number", "image_number"], path)
+    return table
+
+
+def integer_columns(
+    table: pd.DataFrame,
+    columns: dict[str, tuple[str, ...]],
+    path: str | Path,
+    blank_allowed: Sequence[str] = (),
+    names: Sequence[str] = ("table_number", "image_number", "replicate"),
+) -> None:
+    """Convert ``names`` (those present) to nullable integers in place; a non-integer is an error naming
+    the line and the file's own column name (``columns[name][0]``). ``blank_allowed`` may be empty cells."""
+    for column in (n for n in names if n in table):
         values = pd.to_numeric(table[column], errors="coerce").astype("Int64")
-        bad = values.isna() & (table[column].str.strip() != "") if column == "replicate" else values.isna()
+        bad = values.isna() & (table[column].str.strip() != "") if column in blank_allowed else values.isna()
         if bad.any():
             raise DataError(
-                f"non-integer {IMAGE_COLUMNS[column][0]} on line(s) {_lines(bad)}: "
+                f"non-integer {columns[column][0]} on line(s) {_lines(bad)}: "
                 f"{', '.join(repr(v) for v in table.loc[bad, column].head(3))}",
                 path=path,
                 fix="fix those rows, or re-download the file (`cellclr download --metadata-only`)",
             )
         table[column] = values
-    _refuse_duplicates(table, ["table_number", "image_number"], path)
-    return table
 
 
 def _lines(rows: pd.Series) -> str:
@@ -177,7 +194,7 @@ def _lines(rows: pd.Series) -> str:
     return ", ".join(lines[:5]) + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "")
 
 
-def _refuse_duplicates(table: pd.DataFrame, key: list[str], path: str | Path) -> None:
+def refuse_duplicates(table: pd.DataFrame, key: list[str], path: str | Path) -> None:
     """A key that occurs twice would process a field twice (or give a treatment two MoAs): refuse it."""
     repeated = table.duplicated(key, keep=False)
     if repeated.any():
@@ -192,7 +209,7 @@ def read_moa_csv(path: str | Path | None = None) -> pd.DataFrame:
     """The MoA table (``compound, concentration, moa``), DMSO row included; the shipped copy by default."""
     path = path or shipped_path(MOA_CSV_NAME)
     table = read_csv_robust(path, MOA_COLUMNS)
-    _refuse_duplicates(table, ["compound", "concentration"], path)
+    refuse_duplicates(table, ["compound", "concentration"], path)
     return table
 
 
@@ -246,8 +263,10 @@ def treatments(moa_csv: str | Path | None = None) -> pd.DataFrame:
     )
 
 
-def channel_file_paths(fields: pd.DataFrame, root: str | Path) -> dict[str, list[Path]]:
-    """Absolute file path of each field for each channel, exactly as the table names them."""
+def channel_file_paths(
+    fields: pd.DataFrame, root: str | Path, channels: Sequence[str] = tuple(CHANNELS)
+) -> dict[str, list[Path]]:
+    """Absolute file path of each field for each of ``channels``, exactly as the table names them."""
     root = Path(root)
     return {
         channel: [
@@ -256,5 +275,5 @@ def channel_file_paths(fields: pd.DataFrame, root: str | Path) -> dict[str, list
                 fields[f"path_{channel.lower()}"], fields[f"file_{channel.lower()}"], strict=True
             )
         ]
-        for channel in CHANNELS
+        for channel in channels
     }

@@ -42,30 +42,23 @@ import tifffile
 from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
+from cellclr_lib.data import fields as field_tables
 from cellclr_lib.data import illumination as illum
 from cellclr_lib.data import subset as plate_subset
 from cellclr_lib.data.crops import BORDER_MODE, extract_crops
-from cellclr_lib.data.metadata import (
-    CHANNELS,
-    DMSO,
-    IMAGE_CSV_NAME,
-    MOA_CSV_NAME,
-    benchmark_fields,
-    channel_file_paths,
-    field_table,
-)
+from cellclr_lib.data.dataset import Description, description_for
+from cellclr_lib.data.metadata import IMAGE_CSV_NAME, MOA_CSV_NAME, channel_file_paths
 from cellclr_lib.data.nuclei import DetectionParams, detect_nuclei
-from cellclr_lib.data.source import dataset_kind
+from cellclr_lib.data.source import SYNTHETIC_MARKER
 from cellclr_lib.data.store import (
-    CELL_COLUMNS,
     CELLS_NAME,
-    CHANNEL_ORDER,
     CROPS_NAME,
     ILLUMINATION_DIR,
     MANIFEST_NAME,
     STORE_FORMAT,
     STORE_FORMAT_VERSION,
     ShardWriter,
+    cell_columns,
     merge_shards,
     parameter_differences,
     read_committed_shard,
@@ -131,11 +124,11 @@ def read_channel(path: Path) -> np.ndarray:
     return image
 
 
-def read_field(paths: Sequence[Path]) -> np.ndarray:
-    """The ``(3, H, W)`` field from its DAPI, Tubulin and Actin files; channels share one shape and dtype.
+def read_field(paths: Sequence[Path], first: str = "DAPI") -> np.ndarray:
+    """The ``(C, H, W)`` field from its channel files (``first`` names the first one in messages).
 
-    A dtype mismatch is an error, not a cast: a uint8 channel beside uint16 ones would be scaled by the
-    uint16 limits of its plate and come out black.
+    The channels must share one shape and dtype. A dtype mismatch is an error, not a cast: a uint8 channel
+    beside uint16 ones would be scaled by the uint16 limits of its plate and come out black.
     """
     channels = [read_channel(p) for p in paths]
     for path, image in zip(paths[1:], channels[1:], strict=True):
@@ -145,7 +138,7 @@ def read_field(paths: Sequence[Path]) -> np.ndarray:
         ):
             if own != dapi:
                 raise DataError(
-                    f"{what} {own} differs from the DAPI image's {dapi}", path=path, fix=_SKIP_FIX
+                    f"{what} {own} differs from the {first} image's {dapi}", path=path, fix=_SKIP_FIX
                 )
     return np.stack(channels)
 
@@ -158,14 +151,17 @@ def process_field(
     *,
     crop_size: int = 96,
     detection: DetectionParams | None = None,
+    nucleus_channel: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Correct, scale and crop one ``(3, H, W)`` field: the whole per-field step of ``cellclr prep``.
+    """Correct, scale and crop one ``(C, H, W)`` field: the whole per-field step of ``cellclr prep``.
 
-    Returns ``(crops, centroids_xy, areas, n_detected)`` for the nuclei whose crop fits in the field.
+    Nuclei are found on the corrected channel ``nucleus_channel``. Returns ``(crops, centroids_xy, areas,
+    n_detected)`` for the nuclei whose crop fits in the field.
     """
     corrected = illum.correct(image, profile)
     scaled = illum.to_uint8(corrected, lo, hi)
-    _, centroids_xy, areas = detect_nuclei(corrected[0], **asdict(detection or DetectionParams()))
+    detection = asdict(detection or DetectionParams())
+    _, centroids_xy, areas = detect_nuclei(corrected[nucleus_channel], **detection)
     crops, kept = extract_crops(scaled, centroids_xy, crop_size)
     return crops, centroids_xy[kept], areas[kept], len(kept)
 
@@ -175,81 +171,116 @@ def process_field(
 _PROFILE_CACHE: dict[str, np.ndarray] = {}
 
 
-def _summary_task(task: tuple[int, tuple[Path, ...], int, int, tuple[int, int] | None]) -> tuple:
+@dataclass(frozen=True)
+class FieldFiles:
+    """One field to read: its image number, its channel files in store order, the plate's field shape."""
+
+    image_number: int
+    paths: tuple[Path, ...]
+    first_channel: str
+    shape: tuple[int, int] | None
+
+    def read(self) -> np.ndarray:
+        """The field, refused when its shape differs from the plate's."""
+        image = read_field(self.paths, self.first_channel)
+        if self.shape is not None and image.shape[1:] != self.shape:
+            raise DataError(
+                f"field shape {image.shape[1:]} differs from the plate's {self.shape}", path=self.paths[0]
+            )
+        return image
+
+
+@dataclass(frozen=True)
+class SummaryTask:
+    """Block-average a field and sample its pixels, for the plate's illumination profile and limits."""
+
+    field: FieldFiles
+    downsample: int
+    sample_pixels: int
+
+
+@dataclass(frozen=True)
+class CropTask:
+    """Correct, scale and crop a field with its plate's profile (read from ``profile_path``) and limits."""
+
+    field: FieldFiles
+    profile_path: Path
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+    crop_size: int
+    detection: DetectionParams
+    nucleus_channel: int
+
+
+@dataclass
+class FieldResult:
+    """What a worker sends back for one field: ``error`` (a message) or the step's ``values``."""
+
+    image_number: int
+    error: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _summary_task(task: SummaryTask) -> FieldResult:
     """Block-averaged field and its pixel sample (for the plate's profile and limits), or the error."""
-    image_number, paths, downsample, sample_pixels, shape = task
     try:
-        image = read_field(paths)
-        if shape is not None and image.shape[1:] != shape:
-            raise DataError(f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0])
-        rows, cols = illum.sample_positions(image.shape[1:], sample_pixels)
-        return "ok", image_number, illum.block_mean(image, downsample), image[:, rows, cols], image.shape[1:]
+        image = task.field.read()
+        rows, cols = illum.sample_positions(image.shape[1:], task.sample_pixels)
+        block = illum.block_mean(image, task.downsample)
+        values = {"block": block, "sample": image[:, rows, cols], "shape": tuple(image.shape[1:])}
+        return FieldResult(task.field.image_number, values=values)
     except CellclrError as err:
-        return "error", image_number, str(err)
+        return FieldResult(task.field.image_number, error=str(err))
 
 
-def _crop_task(task: tuple) -> tuple:
+def _crop_task(task: CropTask) -> FieldResult:
     """Crops, centroids and areas of one field (profile read from disk once per plate per worker)."""
-    image_number, paths, profile_path, shape, lo, hi, crop_size, detection = task
     try:
-        image = read_field(paths)
-        if image.shape[1:] != shape:
-            raise DataError(f"field shape {image.shape[1:]} differs from the plate's {shape}", path=paths[0])
-        key = f"{profile_path}:{shape}"
+        image = task.field.read()
+        shape = image.shape[1:]
+        key = f"{task.profile_path}:{shape}"
         if key not in _PROFILE_CACHE:
             _PROFILE_CACHE.clear()
-            _PROFILE_CACHE[key] = illum.upsample_profile(np.load(profile_path), shape)
-        profile = _PROFILE_CACHE[key]
+            _PROFILE_CACHE[key] = illum.upsample_profile(np.load(task.profile_path), shape)
         crops, xy, areas, n_detected = process_field(
             image,
-            profile,
-            np.asarray(lo),
-            np.asarray(hi),
-            crop_size=crop_size,
-            detection=DetectionParams(**detection),
+            _PROFILE_CACHE[key],
+            np.asarray(task.lo),
+            np.asarray(task.hi),
+            crop_size=task.crop_size,
+            detection=task.detection,
+            nucleus_channel=task.nucleus_channel,
         )
-        return "ok", image_number, crops, xy, areas, n_detected
+        values = {"crops": crops, "xy": xy, "areas": areas, "n_detected": n_detected}
+        return FieldResult(task.field.image_number, values=values)
     except CellclrError as err:
-        return "error", image_number, str(err)
+        return FieldResult(task.field.image_number, error=str(err))
 
 
 # ------------------------------------------------------------------------------------------ planning
 
 
 def select_fields(
-    root: str | Path, fields: FieldsChoice = "benchmark", plates: Sequence[str] | None = None
+    root: str | Path,
+    fields: FieldsChoice = "benchmark",
+    plates: Sequence[str] | None = None,
+    description: Description | None = None,
 ) -> pd.DataFrame:
-    """The fields to prepare, from ``ROOT``'s metadata CSVs, sorted by plate then image number.
+    """The fields to prepare, read through ``description`` (by default the one found for ``root``).
 
-    ``fields="benchmark"``: the annotated subset without taxol control wells (``is_control`` = DMSO);
-    ``"all"``: every field (``moa`` is NaN where unannotated). ``plates`` restricts to those plates.
+    Sorted by plate then image number. ``fields="benchmark"``: the labelled fields outside the
+    description's excluded wells (BBBC021: the annotated subset without taxol control wells; ``is_control``
+    = DMSO); ``"all"``: every field (``moa`` is NaN where unannotated). ``plates`` restricts to those plates.
     """
-    root = Path(root)
-    image_csv, moa_csv = root / IMAGE_CSV_NAME, root / MOA_CSV_NAME
-    if fields == "benchmark":
-        table = benchmark_fields(image_csv, moa_csv)
-    elif fields == "all":
-        table = field_table(image_csv, moa_csv)
-        table["is_control"] = table["compound"] == DMSO
-    else:
-        raise CellclrError(f"fields must be 'benchmark' or 'all', not {fields!r}")
-    if plates is not None:
-        unknown = sorted(set(plates) - set(table["plate"]))
-        if unknown:
-            raise CellclrError(
-                f"plate(s) {', '.join(unknown)} have no {fields} fields in the metadata",
-                path=image_csv,
-                fix=f"choose among: {', '.join(sorted(table['plate'].unique()))}",
-            )
-        table = table[table["plate"].isin(plates)]
-    return table.sort_values(["plate", "image_number"]).reset_index(drop=True)
+    description = description or description_for(root)
+    return field_tables.select(description, root, fields, plates)
 
 
-def _missing_files(table: pd.DataFrame, root: Path) -> dict[int, str]:
+def _missing_files(table: pd.DataFrame, root: Path, channels: Sequence[str]) -> dict[int, str]:
     """image_number → message for fields with a channel file that does not exist."""
-    paths = channel_file_paths(table, root)
+    paths = channel_file_paths(table, root, channels)
     missing: dict[int, str] = {}
-    for channel in CHANNELS:
+    for channel in channels:
         for image_number, path in zip(table["image_number"], paths[channel], strict=True):
             if int(image_number) not in missing and not path.is_file():
                 missing[int(image_number)] = f"{path}: image file is missing"
@@ -257,7 +288,7 @@ def _missing_files(table: pd.DataFrame, root: Path) -> dict[int, str]:
 
 
 def _warn_plates_without_dmso(table: pd.DataFrame) -> None:
-    without = sorted(set(table["plate"]) - set(table.loc[table["compound"] == DMSO, "plate"]))
+    without = sorted(set(table["plate"]) - set(table.loc[table["is_control"], "plate"]))
     if without:
         warnings.warn(
             f"plate(s) {', '.join(without)} have no DMSO control fields: their wells cannot be normalised "
@@ -289,8 +320,12 @@ def prep_dataset(
     detection: DetectionParams | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    dataset: Description | str | Path | None = None,
 ) -> PrepReport:
     """Build (or resume, or confirm) the crop store ``out`` from the raw dataset ``root``.
+
+    ``dataset`` is the dataset description (object or TOML path); by default ``root/dataset.toml`` when
+    present (the stand-in's), else BBBC021's.
 
     Raises :class:`CellclrError` for unusable arguments, for a complete store at ``out`` made with other
     parameters, under ``on_error="stop"`` for the first unreadable field, and when no crop results.
@@ -309,10 +344,10 @@ def prep_dataset(
         raise CellclrError(f"workers must be ≥ 1, got {workers}")
     illumination = illumination or illum.IlluminationParams()
     detection = detection or DetectionParams()
-    kind = dataset_kind(root)
-    table = select_fields(root, fields, plates)
+    description = dataset if isinstance(dataset, Description) else description_for(root, dataset)
+    table = select_fields(root, fields, plates, description)
     if table.empty:
-        raise CellclrError(f"no {fields} fields in the metadata", path=root / IMAGE_CSV_NAME)
+        raise CellclrError(f"no {fields} fields in the metadata", path=root / description.image_csv)
     parameters = {
         "crop_size": crop_size,
         "fields": fields,
@@ -328,7 +363,7 @@ def prep_dataset(
         return done
     remove_stale_temporaries(out)
     _warn_plates_without_dmso(table)
-    missing = _missing_files(table, root)
+    missing = _missing_files(table, root, description.channel_names)
     if missing and on_error == "stop":
         first = next(iter(missing.values()))
         raise DataError(
@@ -337,10 +372,11 @@ def prep_dataset(
         )
 
     plate_names = sorted(table["plate"].unique())
+    n_channels = len(description.channels)
     infos: dict[str, dict] = {}
     pending: list[str] = []
     for plate in plate_names:
-        info = read_committed_shard(out, plate, parameters, crop_size)
+        info = read_committed_shard(out, plate, parameters, crop_size, n_channels)
         if info is None:
             pending.append(plate)
         else:
@@ -353,13 +389,11 @@ def prep_dataset(
             total=int(table["plate"].isin(pending).sum()), desc="prep", unit="field", disable=not progress
         ) as bar,
     ):
+        run = PlateRun(description, root, out, parameters, missing, pool, on_error, bar)
         for plate in pending:
-            plate_fields = table[table["plate"] == plate].reset_index(drop=True)
-            infos[plate] = _prep_plate(
-                plate, plate_fields, root, out, parameters, missing, pool, on_error, bar
-            )
+            infos[plate] = _prep_plate(run, plate, table[table["plate"] == plate].reset_index(drop=True))
 
-    manifest = _manifest(root, kind, parameters, plate_names, infos)
+    manifest = _manifest(run, plate_names, infos)
     _check_some_crops(manifest, out)
     merge_shards(out, plate_names, crop_size, manifest)
     return PrepReport(
@@ -414,105 +448,135 @@ def _existing_store(out: Path, parameters: dict[str, Any]) -> PrepReport | None:
     )
 
 
-def _prep_plate(
-    plate: str,
-    plate_fields: pd.DataFrame,
-    root: Path,
-    out: Path,
-    parameters: dict[str, Any],
-    missing: dict[int, str],
-    pool: WorkerPool,
-    on_error: OnError,
-    bar: tqdm,
-) -> dict[str, Any]:
-    """Profile, limits and crops of one plate, committed as a shard; returns the shard's info."""
-    params = illum.IlluminationParams(**parameters["illumination"])
-    crop_size = parameters["crop_size"]
-    paths = channel_file_paths(plate_fields, root)
-    field_paths = [tuple(ps) for ps in zip(*(paths[c] for c in CHANNELS), strict=True)]
-    numbers = [int(n) for n in plate_fields["image_number"]]
-    errors: dict[int, str] = {n: missing[n] for n in numbers if n in missing}
+@dataclass
+class PlateRun:
+    """What every plate of one prep run shares: the dataset, the folders, the parameters, the pool."""
 
-    def record(result: tuple) -> bool:
-        if result[0] == "ok":
+    description: Description
+    root: Path
+    out: Path
+    parameters: dict[str, Any]
+    missing: dict[int, str]
+    pool: WorkerPool
+    on_error: OnError
+    bar: tqdm
+
+    def record(self, plate: str, result: FieldResult, errors: dict[int, str]) -> bool:
+        """True for a good result; a failed one is raised (``on_error="stop"``) or noted in ``errors``."""
+        if result.error is None:
             return True
-        if on_error == "stop":
-            raise DataError(f"plate {plate}, image {result[1]}: {result[2]}")
-        errors.setdefault(result[1], result[2])
+        if self.on_error == "stop":
+            raise DataError(f"plate {plate}, image {result.image_number}: {result.error}")
+        errors.setdefault(result.image_number, result.error)
         return False
 
-    # 1. illumination profile and intensity limits from a subsample of readable fields
-    bar.set_postfix_str(f"{plate}: illumination")
-    readable = [i for i, n in enumerate(numbers) if n not in errors]
-    chosen = [readable[i] for i in _subsample(len(readable), params.max_fields, plate)]
-    running, samples, shape = illum.RunningMean(), [], None
-    first_shape = _first_readable_shape(field_paths, chosen)
-    summary_tasks = [
-        (numbers[i], field_paths[i], params.downsample, params.sample_pixels, first_shape) for i in chosen
-    ]
-    for result in pool.map(_summary_task, summary_tasks):
-        if record(result):
-            running.add(result[2])
-            samples.append(result[3])
-            shape = tuple(result[4])
-    profile_path = out / ILLUMINATION_DIR / f"{plate}.npy"
-    lo = hi = np.zeros(3, dtype=np.float32)
-    if running.count:
-        profile_low = illum.smooth_profile(running.mean, downsample=params.downsample, sigma=params.sigma)
-        with atomic_path(profile_path) as tmp, open(tmp, "wb") as handle:
-            np.save(handle, profile_low)
-        rows, cols = illum.sample_positions(shape, params.sample_pixels)
-        profile_at_samples = illum.upsample_profile(profile_low, shape)[:, rows, cols]
-        corrected = np.concatenate([s / profile_at_samples for s in samples], axis=1)
-        lo, hi = illum.intensity_limits(corrected, params.clip_low, params.clip_high)
-    else:
+
+@dataclass
+class PlateLimits:
+    """A plate's illumination estimate: profile file, field shape, 8-bit limits, fields it came from."""
+
+    profile_path: Path
+    shape: tuple[int, int] | None
+    lo: np.ndarray
+    hi: np.ndarray
+    n_fields: int
+
+
+def _prep_plate(run: PlateRun, plate: str, plate_fields: pd.DataFrame) -> dict[str, Any]:
+    """Profile, limits and crops of one plate, committed as a shard; returns the shard's info."""
+    names = run.description.channel_names
+    paths = channel_file_paths(plate_fields, run.root, names)
+    field_paths = [tuple(ps) for ps in zip(*(paths[c] for c in names), strict=True)]
+    numbers = [int(n) for n in plate_fields["image_number"]]
+    errors: dict[int, str] = {n: run.missing[n] for n in numbers if n in run.missing}
+    limits = _plate_limits(run, plate, numbers, field_paths, errors)
+    if not limits.n_fields:
         for n in numbers:
             errors.setdefault(n, "no readable field on this plate to estimate its illumination from")
 
-    # 2. crops of every field, streamed into the shard in field order
-    bar.set_postfix_str(f"{plate}: crops")
+    # crops of every field, streamed into the shard in field order
+    run.bar.set_postfix_str(f"{plate}: crops")
     todo = [i for i, n in enumerate(numbers) if n not in errors]
-    bar.update(len(numbers) - len(todo))
-    crop_tasks = [
-        (
-            numbers[i],
-            field_paths[i],
-            profile_path,
-            shape,
-            lo.tolist(),
-            hi.tolist(),
-            crop_size,
-            parameters["nuclei"],
+    run.bar.update(len(numbers) - len(todo))
+    crop_size = run.parameters["crop_size"]
+    tasks = [
+        CropTask(
+            field=FieldFiles(numbers[i], field_paths[i], names[0], limits.shape),
+            profile_path=limits.profile_path,
+            lo=tuple(limits.lo.tolist()),
+            hi=tuple(limits.hi.tolist()),
+            crop_size=crop_size,
+            detection=DetectionParams(**run.parameters["nuclei"]),
+            nucleus_channel=run.description.nucleus_index,
         )
         for i in todo
     ]
     per_field: list[tuple[int, np.ndarray, np.ndarray]] = []
     n_detected = 0
-    with ShardWriter(out, plate, crop_size) as writer:
-        for i, result in zip(todo, pool.map(_crop_task, crop_tasks), strict=True):
-            bar.update(1)
-            if record(result):
-                _, _, crops, xy, areas, detected = result
-                writer.append(crops)
-                per_field.append((i, xy, areas))
-                n_detected += detected
-        cells = _cell_rows(plate_fields, per_field)
+    with ShardWriter(run.out, plate, crop_size, len(names)) as writer:
+        for i, result in zip(todo, run.pool.map(_crop_task, tasks), strict=True):
+            run.bar.update(1)
+            if run.record(plate, result, errors):
+                writer.append(result.values["crops"])
+                per_field.append((i, result.values["xy"], result.values["areas"]))
+                n_detected += result.values["n_detected"]
+        cells = _cell_rows(plate_fields, per_field, run.description.nucleus_channel)
         skipped = [{"plate": plate, "image_number": n, "reason": errors[n]} for n in numbers if n in errors]
         writer.commit(
             cells,
             {
                 "plate": plate,
-                "parameters": parameters,
+                "parameters": run.parameters,
                 "n_fields": len(per_field),
                 "n_detected": n_detected,
-                "illumination_fields": running.count,
-                "intensity_low": [round(float(v), 4) for v in lo],
-                "intensity_high": [round(float(v), 4) for v in hi],
-                "field_shape": list(shape) if shape else None,
+                "illumination_fields": limits.n_fields,
+                "intensity_low": [round(float(v), 4) for v in limits.lo],
+                "intensity_high": [round(float(v), 4) for v in limits.hi],
+                "field_shape": list(limits.shape) if limits.shape else None,
                 "skipped": skipped,
             },
         )
-    return read_committed_shard(out, plate, parameters, crop_size)
+    return read_committed_shard(run.out, plate, run.parameters, crop_size, len(names))
+
+
+def _plate_limits(
+    run: PlateRun,
+    plate: str,
+    numbers: Sequence[int],
+    field_paths: Sequence[tuple[Path, ...]],
+    errors: dict[int, str],
+) -> PlateLimits:
+    """The plate's illumination profile (saved) and intensity limits, from a subsample of readable fields.
+
+    The estimate itself is :func:`illumination.illumination_profile`'s; here the fields are read by the
+    pool and only their block means and pixel samples come back.
+    """
+    run.bar.set_postfix_str(f"{plate}: illumination")
+    params = illum.IlluminationParams(**run.parameters["illumination"])
+    readable = [i for i, n in enumerate(numbers) if n not in errors]
+    chosen = [readable[i] for i in _subsample(len(readable), params.max_fields, plate)]
+    first = run.description.channel_names[0]
+    reference = _first_readable_shape(field_paths, chosen)
+    tasks = [
+        SummaryTask(
+            FieldFiles(numbers[i], field_paths[i], first, reference), params.downsample, params.sample_pixels
+        )
+        for i in chosen
+    ]
+    blocks, samples, shape = [], [], None
+    for result in run.pool.map(_summary_task, tasks):
+        if run.record(plate, result, errors):
+            blocks.append(result.values["block"])
+            samples.append(result.values["sample"])
+            shape = result.values["shape"]
+    profile_path = run.out / ILLUMINATION_DIR / f"{plate}.npy"
+    zeros = np.zeros(len(field_paths[0]) if field_paths else 0, dtype=np.float32)
+    if not blocks:
+        return PlateLimits(profile_path, shape, zeros, zeros, 0)
+    profile_low, lo, hi = illum.profile_and_limits(blocks, samples, shape, params)
+    with atomic_path(profile_path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, profile_low)
+    return PlateLimits(profile_path, shape, lo, hi, len(blocks))
 
 
 def _first_readable_shape(
@@ -528,7 +592,7 @@ def _first_readable_shape(
 
 
 def _cell_rows(
-    plate_fields: pd.DataFrame, per_field: list[tuple[int, np.ndarray, np.ndarray]]
+    plate_fields: pd.DataFrame, per_field: list[tuple[int, np.ndarray, np.ndarray]], nucleus_channel: str
 ) -> pd.DataFrame:
     """One row per crop: the field's metadata repeated, plus the nucleus centroid and area."""
     positions = np.concatenate(
@@ -541,12 +605,14 @@ def _cell_rows(
     cells["nucleus_area"] = np.concatenate([a for _, _, a in per_field] or [np.zeros(0, int)]).astype(
         np.int64
     )
-    return cells[CELL_COLUMNS]
+    return cells[cell_columns(nucleus_channel)]
 
 
-def _manifest(
-    root: Path, kind: str, parameters: dict[str, Any], plates: Sequence[str], infos: dict[str, dict]
-) -> dict[str, Any]:
+def _manifest(run: PlateRun, plates: Sequence[str], infos: dict[str, dict]) -> dict[str, Any]:
+    """The store's manifest: format, channels, the dataset and its description, parameters, per-plate info."""
+    root, parameters = run.root, run.parameters
+    kind = "synthetic" if (root / SYNTHETIC_MARKER).is_file() else run.description.name.lower()
+    source = run.description.source
     per_plate = {
         p: {k: v for k, v in infos[p].items() if k not in ("parameters", "plate", "skipped")} for p in plates
     }
@@ -554,8 +620,12 @@ def _manifest(
         "format": STORE_FORMAT,
         "format_version": STORE_FORMAT_VERSION,
         "library_version": __version__,
-        "channels": list(CHANNEL_ORDER),
-        "dataset": {"root": str(root.resolve()), "kind": kind},
+        "channels": list(run.description.channel_names),
+        "dataset": {
+            "root": str(root.resolve()),
+            "kind": kind,
+            "description": str(source.resolve()) if source else run.description.name,
+        },
         "parameters": parameters,
         "plates": per_plate,
         "n_crops": sum(info["n_crops"] for info in infos.values()),
@@ -573,6 +643,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", required=True, type=Path, help="raw dataset directory (BBBC021 or the stand-in)"
     )
     parser.add_argument("--out", required=True, type=Path, help="crop store directory to write (or resume)")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        metavar="TOML",
+        help="dataset description: channels and metadata columns (default: DATA/dataset.toml if present, "
+        "else BBBC021's; see the setup page of the book)",
+    )
     parser.add_argument(
         "--crop-size", type=positive_int, default=96, help="crop side length in pixels (default: 96)"
     )
@@ -615,6 +692,7 @@ def main(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         progress=not args.quiet,
         overwrite=args.overwrite,
+        dataset=args.dataset,
     )
     print(report.summary(), file=sys.stderr if report.skipped else sys.stdout)
     return 0

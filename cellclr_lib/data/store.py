@@ -2,10 +2,11 @@
 
 Layout of a store directory::
 
-    crops.npy       uint8 (N, 3, S, S), channels DAPI, Tubulin, Actin — np.load(mmap_mode="r")
-    cells.parquet   N rows aligned with crops (CELL_COLUMNS)
-    manifest.json   parameters, library version, per-plate counts, skipped fields; "complete": true
-    illumination/   per-plate low-resolution illumination profiles and intensity limits (.npz)
+    crops.npy       uint8 (N, C, S, S), channels as the manifest's "channels" lists them (BBBC021: DAPI,
+                    Tubulin, Actin) — np.load(mmap_mode="r")
+    cells.parquet   N rows aligned with crops (cell_columns())
+    manifest.json   channels, parameters, library version, per-plate counts, skipped fields; "complete": true
+    illumination/   per-plate low-resolution illumination profiles (.npy; limits are in the manifest)
 
 **Why uint8.** Fields are scaled to 8 bit per plate and channel before cropping (see
 :mod:`cellclr_lib.data.illumination`), so uint8 stores them *exactly*; float16 would take twice the space
@@ -52,6 +53,12 @@ CELL_COLUMNS = [
     "plate", "batch", "well", "site", "image_number", "replicate", "compound", "concentration", "moa",
     "is_control", "x", "y", "nucleus_area", "file_dapi",
 ]  # fmt: skip
+
+
+def cell_columns(nucleus_channel: str = "DAPI") -> list[str]:
+    """The cell table's columns: :data:`CELL_COLUMNS` with the file of the channel nuclei were found on."""
+    return [*CELL_COLUMNS[:-1], f"file_{nucleus_channel.lower()}"]
+
 
 _REBUILD_FIX = "rebuild it: `cellclr prep --data ROOT --out {path} --overwrite`"
 _PREP_FIX = (
@@ -137,6 +144,11 @@ class CropStore:
     def crop_size(self) -> int:
         return int(self.crops.shape[-1])
 
+    @property
+    def channels(self) -> list[str]:
+        """The channel names, in the order of the crops' second axis."""
+        return list(self.manifest.get("channels", CHANNEL_ORDER))
+
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested parameter dicts as one level with dotted keys (``{"nuclei": {"sigma": 2}}`` → ``nuclei.sigma``)."""
@@ -176,7 +188,7 @@ def shard_paths(store: Path, plate: str) -> dict[str, Path]:
 
 
 def read_committed_shard(
-    store: Path, plate: str, parameters: Mapping[str, Any], crop_size: int
+    store: Path, plate: str, parameters: Mapping[str, Any], crop_size: int, channels: int = 3
 ) -> dict | None:
     """The info of ``plate``'s shard if it is committed, consistent and made with ``parameters``; else None."""
     paths = shard_paths(store, plate)
@@ -189,7 +201,7 @@ def read_committed_shard(
     if not isinstance(info, dict) or parameter_differences(info.get("parameters", {}), parameters):
         return None
     n = int(info["n_crops"])
-    if paths["crops"].stat().st_size != n * 3 * crop_size * crop_size:
+    if paths["crops"].stat().st_size != n * channels * crop_size * crop_size:
         return None
     return info
 
@@ -201,11 +213,11 @@ class ShardWriter:
     temporary file and leaves any earlier shard of the plate untouched.
     """
 
-    def __init__(self, store: Path, plate: str, crop_size: int) -> None:
+    def __init__(self, store: Path, plate: str, crop_size: int, channels: int = 3) -> None:
         self.paths = shard_paths(store, plate)
         self.paths["crops"].parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.paths["crops"].with_name(f".{self.paths['crops'].name}.tmp-{os.getpid()}")
-        self.crop_size = crop_size
+        self.shape = (channels, crop_size, crop_size)
         self.n_crops = 0
         self._file = None
 
@@ -214,10 +226,10 @@ class ShardWriter:
         return self
 
     def append(self, crops: np.ndarray) -> None:
-        """Append ``(m, 3, S, S)`` uint8 crops."""
-        if crops.dtype != np.uint8 or crops.shape[1:] != (3, self.crop_size, self.crop_size):
+        """Append ``(m, C, S, S)`` uint8 crops."""
+        if crops.dtype != np.uint8 or crops.shape[1:] != self.shape:
             raise ValueError(
-                f"expected uint8 (m, 3, {self.crop_size}, {self.crop_size}) crops, got {crops.shape}"
+                f"expected uint8 (m, {', '.join(map(str, self.shape))}) crops, got {crops.shape}"
             )
         self._file.write(np.ascontiguousarray(crops).tobytes())
         self.n_crops += len(crops)
@@ -282,7 +294,7 @@ def merge_shards(
     header = {
         "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
         "fortran_order": False,
-        "shape": (n_total, 3, crop_size, crop_size),
+        "shape": (n_total, len(manifest.get("channels", CHANNEL_ORDER)), crop_size, crop_size),
     }
     with atomic_path(store / CROPS_NAME) as tmp, open(tmp, "wb") as out:
         np.lib.format.write_array_header_1_0(out, header)
@@ -291,7 +303,7 @@ def merge_shards(
                 shutil.copyfileobj(src, out, length=buffer_bytes)
         out.flush()
         os.fsync(out.fileno())
-    cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=CELL_COLUMNS)
+    cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=cell_columns())
     write_table_atomic(store / CELLS_NAME, cells)
     if manifest.get("n_crops", n_total) != n_total:
         raise ValueError(f"manifest counts {manifest['n_crops']} crops, the shards hold {n_total}")
