@@ -35,7 +35,7 @@ def embed_crops(
     dtype: str | np.dtype = "float32",
     progress: bool = True,
 ) -> np.ndarray:
-    """Apply ``encoder`` to uint8 crops ``(N, 3, S, S)`` (an array, a memory map or a ``CropStore``).
+    """Apply ``encoder`` to uint8 crops ``(N, C, S, S)`` (an array, a memory map or a ``CropStore``).
 
     Crops become float in ``[0, 1]`` on ``device``, resized to ``size`` if given and different from ``S``.
     Returns an ``(N, D)`` array of ``dtype``. Reused by the random-weights and ImageNet baselines.
@@ -69,7 +69,9 @@ def load_encoder(checkpoint: str | Path) -> tuple[nn.Module, dict]:
     """The encoder of a training checkpoint (weights loaded, head dropped) and its ``model_config``."""
     state = load_checkpoint(checkpoint)
     cfg = state["model_config"]
-    encoder, _ = build_encoder(cfg["arch"], pretrained=False, small_input=cfg["small_input"])
+    encoder, _ = build_encoder(
+        cfg["arch"], pretrained=False, small_input=cfg["small_input"], in_channels=cfg.get("in_channels", 3)
+    )
     prefix = "encoder."
     try:
         encoder.load_state_dict(

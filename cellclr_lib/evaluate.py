@@ -25,8 +25,11 @@ from cellclr_lib.normalize import DEFAULT_LAMBDA, METHODS, normalize
 from cellclr_lib.profiles import Profiles, Reduce, treatment_profiles, well_profiles
 from cellclr_lib.tables import Level, check_rows, load_profiles
 
-#: the metrics ``--metric`` offers; both are cheap on well-level BBBC021 (a second for mAP).
-METRICS: tuple[str, ...] = ("nsc", "map")
+#: the metrics ``--metric`` offers; all are cheap on well-level BBBC021 (a second for mAP). ``activity`` is
+#: the activity half of ``map`` alone: it needs no MoA labels, so it judges a user's own unlabelled plates.
+METRICS: tuple[str, ...] = ("nsc", "map", "activity")
+#: the metrics that judge MoAs and so need every treated compound to have one.
+LABELLED_METRICS = ("nsc", "map")
 
 
 def evaluate_profiles(
@@ -86,13 +89,16 @@ def evaluate_wells(
         raise ValueError(f"unknown metric(s) {unknown or metrics}; use {' and/or '.join(METRICS)}")
     normalised = normalize(wells, normalization, lam=lam, coral_lam=lam)
     treatments = treatment_profiles(normalised, aggregate)
-    result = evaluate_treatments(treatments, similarity)
+    if set(metrics) & set(LABELLED_METRICS):
+        result = evaluate_treatments(treatments, similarity)
+    else:  # activity alone: no MoA to match, so no NSC queries
+        result = Evaluation(metrics={"n_treatments": len(treatments)}, queries=pd.DataFrame())
     if "nsc" not in metrics:
         result = Evaluation(metrics={"n_treatments": len(treatments)}, queries=result.queries.iloc[:0])
-    if "map" in metrics:
+    if "map" in metrics or "activity" in metrics:
         from cellclr_lib.metrics.map import map_metrics  # copairs only when asked for
 
-        scored = map_metrics(normalised, treatments, similarity)
+        scored = map_metrics(normalised, treatments, similarity, consistency="map" in metrics)
         result.metrics.update(scored.metrics)
         result.tables.update({"map_activity": scored.activity, "map_consistency": scored.consistency})
     result.settings = {
@@ -133,8 +139,14 @@ def run_evaluation(
     values, meta, detected = load_profiles(
         path, features_prefix=features_prefix, metadata=metadata, moa_csv=moa_csv
     )
-    needs_plate_dmso = normalization == "dmso-zscore" or "map" in metrics
-    check_rows(meta, Path(path), needs_plate_dmso=needs_plate_dmso, drop_unannotated=drop_unannotated)
+    needs_plate_dmso = normalization == "dmso-zscore" or "map" in metrics or "activity" in metrics
+    check_rows(
+        meta,
+        Path(path),
+        needs_plate_dmso=needs_plate_dmso,
+        drop_unannotated=drop_unannotated,
+        needs_labels=bool(set(metrics) & set(LABELLED_METRICS)),
+    )
     input_level = level or detected
     try:
         result = evaluate_profiles(
@@ -249,8 +261,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metric",
         nargs="+",
         choices=METRICS,
-        default=list(METRICS),
-        help="nsc: NSC/NSCB/drop; map: activity and MoA-consistency mAP by copairs (default: both)",
+        default=list(LABELLED_METRICS),
+        help="nsc: NSC/NSCB/drop; map: activity and MoA-consistency mAP by copairs (default: both); "
+        "activity: activity mAP alone, which needs no MoA labels (your own unlabelled plates)",
     )
     parser.add_argument(
         "--drop-unannotated",

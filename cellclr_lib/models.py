@@ -11,6 +11,13 @@ The default keeps the original stem, as the paper did (ResNet-50 from ImageNet o
 2 CPU cores at 64 px, ResNet-18 trains at 176 images/s with it, 36 with a 3×3 stride-1 stem plus max-pool
 and 10 with the CIFAR stem — and with ImageNet weights the stem's learned filters would be thrown away.
 Turn ``small_input`` on for small crops on a GPU.
+
+**Any number of channels.** The first convolution takes ``in_channels`` inputs (Cell Painting has five). With
+ImageNet weights and ``in_channels ≠ 3`` its RGB filters are adapted the way timm's ``adapt_input_conv``
+does: one channel gets their sum; more channels get the RGB filters repeated cyclically and scaled by
+``3 / C``, so a flat input gives the first-layer response of a flat RGB image (exactly for one channel or a
+multiple of three, nearly otherwise) — the rest of the pretrained network sees activations of the scale it
+was trained on.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ ARCHS = ("resnet18", "resnet34", "resnet50")
 
 
 def build_encoder(
-    arch: str = "resnet18", *, pretrained: bool = False, small_input: bool = False
+    arch: str = "resnet18", *, pretrained: bool = False, small_input: bool = False, in_channels: int = 3
 ) -> tuple[nn.Module, int]:
     """A ResNet without its classifier, returning the pooled representation ``h``, and ``h``'s dimension.
 
@@ -38,6 +45,7 @@ def build_encoder(
             says so and the weights stay random — training can still proceed.
         small_input: replace the stem by a 3×3 stride-1 convolution without max-pool (see the module
             docstring); off by default.
+        in_channels: channels of the input crops (BBBC021: 3); see the module docstring.
     """
     if arch not in ARCHS:
         raise CellclrError(f"unknown encoder architecture {arch!r}", fix=f"use one of {', '.join(ARCHS)}")
@@ -45,8 +53,10 @@ def build_encoder(
     if pretrained:
         _load_imagenet(net, arch)
     if small_input:
-        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
+    elif in_channels != 3:
+        net.conv1 = adapt_first_conv(net.conv1, in_channels)
     dim = net.fc.in_features
     net.fc = nn.Identity()
     return net, dim
@@ -67,6 +77,31 @@ def _load_imagenet(net: nn.Module, arch: str) -> None:
         )
         return
     net.load_state_dict(state)
+
+
+def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """``conv`` (3 input channels) for ``in_channels`` inputs, its filters adapted as timm does (see above)."""
+    if in_channels < 1:
+        raise CellclrError(f"an encoder needs at least one input channel, got {in_channels}")
+    weight = conv.weight.detach()
+    if in_channels == 1:
+        weight = weight.sum(dim=1, keepdim=True)
+    else:
+        repeats = -(-in_channels // weight.shape[1])
+        weight = weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (weight.shape[1] / in_channels)
+    new = nn.Conv2d(
+        in_channels,
+        conv.out_channels,
+        kernel_size=conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        bias=conv.bias is not None,
+    )
+    with torch.no_grad():
+        new.weight.copy_(weight)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
 
 
 class ProjectionHead(nn.Module):
@@ -107,7 +142,10 @@ def build_model(
     pretrained: bool = False,
     small_input: bool = False,
     projection_dim: int | None = None,
+    in_channels: int = 3,
 ) -> SimCLRModel:
     """The SimCLR model of ``arch``; ``projection_dim`` defaults to 128 (512-d encoders) or 256 (2048-d)."""
-    encoder, dim = build_encoder(arch, pretrained=pretrained, small_input=small_input)
+    encoder, dim = build_encoder(
+        arch, pretrained=pretrained, small_input=small_input, in_channels=in_channels
+    )
     return SimCLRModel(encoder, dim, projection_dim or (256 if dim >= 2048 else 128))

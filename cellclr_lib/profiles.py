@@ -104,11 +104,15 @@ def prepare_metadata(meta: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
     Keeps rows with an MoA (DMSO included, flagged ``is_control``), drops the taxol control wells, normalises
     concentrations and adds ``batch`` (the week). ``meta`` must hold ``plate, well, compound, concentration,
-    moa``.
+    moa``. A table with no MoA at all is a user's unlabelled plates: every row is kept (only activity mAP,
+    which needs no labels, can judge it).
     """
     meta = meta.copy()
     meta["concentration"] = normalize_concentration(meta["concentration"])
-    keep = (meta["moa"].notna() & (meta["moa"].astype(str) != "") & ~is_taxol_control(meta)).to_numpy()
+    labelled = meta["moa"].notna() & (meta["moa"].astype(str) != "")
+    if not labelled.any():
+        labelled = pd.Series(True, index=meta.index)
+    keep = (labelled & ~is_taxol_control(meta)).to_numpy()
     meta = meta[keep].reset_index(drop=True)
     meta["plate"] = meta["plate"].astype(str)
     meta["well"] = meta["well"].astype(str)

@@ -244,15 +244,37 @@ def load_profiles(
     return values, meta, detect_level(meta)
 
 
-def check_rows(meta: pd.DataFrame, path: Path, *, needs_plate_dmso: bool, drop_unannotated: bool) -> None:
+def check_rows(
+    meta: pd.DataFrame,
+    path: Path,
+    *,
+    needs_plate_dmso: bool,
+    drop_unannotated: bool,
+    needs_labels: bool = True,
+) -> None:
     """Refuse rows the benchmark cannot judge, naming them: treated compounds without an MoA, DMSO-less plates,
     fewer than two annotated compounds (no query would have a candidate: NSC 0/0, mAP without positives).
 
     Rows of a compound absent from the MoA table used to vanish silently (NSC then judged fewer treatments
     than the user thinks); ``drop_unannotated`` makes dropping them an explicit choice. A plate without DMSO
     wells can neither be normalised per plate nor give its wells a DMSO reference for activity mAP
-    (``needs_plate_dmso``).
+    (``needs_plate_dmso``). Without ``needs_labels`` (activity mAP alone) MoAs are not looked at.
     """
+    if needs_labels:
+        _check_labels(meta, path, drop_unannotated)
+    if needs_plate_dmso:
+        plates = meta["plate"].astype(str)
+        without = sorted(set(plates) - set(plates[(meta["compound"] == DMSO).to_numpy()]))
+        if without:
+            raise CellclrError(
+                f"no DMSO well on plate(s) {', '.join(without[:5])} at {_rows(plates.isin(without).to_numpy())}",
+                path=path,
+                fix="add the plate's DMSO wells, or evaluate with --normalize none --metric nsc",
+            )
+
+
+def _check_labels(meta: pd.DataFrame, path: Path, drop_unannotated: bool) -> None:
+    """Every treated compound has an MoA (or the user chose to drop those without), and two compounds remain."""
     moa = meta["moa"]  # attach_metadata always provides it (NaN where the MoA table has no row)
     unannotated = (moa.isna() | (moa.astype(str) == "")).to_numpy() & (meta["compound"] != DMSO).to_numpy()
     if unannotated.any() and not drop_unannotated:
@@ -271,15 +293,6 @@ def check_rows(meta: pd.DataFrame, path: Path, *, needs_plate_dmso: bool, drop_u
             path=path,
             fix="evaluate a table with treatments of at least two compounds",
         )
-    if needs_plate_dmso:
-        plates = meta["plate"].astype(str)
-        without = sorted(set(plates) - set(plates[(meta["compound"] == DMSO).to_numpy()]))
-        if without:
-            raise CellclrError(
-                f"no DMSO well on plate(s) {', '.join(without[:5])} at {_rows(plates.isin(without).to_numpy())}",
-                path=path,
-                fix="add the plate's DMSO wells, or evaluate with --normalize none --metric nsc",
-            )
 
 
 #: canonical metadata column -> pycytominer's ``Metadata_`` name (read back by :func:`canonicalize_columns`).

@@ -1,6 +1,6 @@
 """SimCLR training loop: CPU, one GPU, or several under ``torchrun`` (DDP).
 
-One step: uint8 crops ``(B, 3, S, S)`` → device → two augmented views (on the device,
+One step: uint8 crops ``(B, C, S, S)`` → device → two augmented views (on the device,
 :mod:`cellclr_lib.augment`) → ``z`` for both views in one forward pass → NT-Xent (:mod:`cellclr_lib.losses`,
 negatives from every rank) → backward → optimiser step → learning-rate step.
 
@@ -170,7 +170,8 @@ def _set_epoch(loader: Iterable, epoch: int) -> None:
             return
 
 
-def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, int]:
+def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, int, int]:
+    """The store's loader, its crop size and its number of channels."""
     from cellclr_lib.data.loading import make_loader
     from cellclr_lib.data.store import CropStore
 
@@ -198,7 +199,7 @@ def _store_loader(config: TrainConfig, dist_info: DistInfo) -> tuple[Iterable, i
         indices=indices,
     )
     _check_steps(len(loader), config, len(store) if indices is None else len(indices))
-    return loader, store.crop_size
+    return loader, store.crop_size, int(store.crops.shape[1])
 
 
 def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
@@ -247,7 +248,8 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
     """Train SimCLR and return the run directory (see the module docstring for what it holds).
 
     ``store_or_loader``: a crop store path, or any iterable of ``(uint8 crops (B, 3, S, S), index)``
-    batches (a DataLoader; under DDP the caller shards it); None uses ``config.store``.
+    batches (a DataLoader; under DDP the caller shards it; three channels); None uses ``config.store``,
+    whose crops may have any number of channels.
     """
     dist_info = init_from_env(config.device)
     device = dist_info.device
@@ -257,9 +259,9 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
         config = dataclasses.replace(config, store=str(store_or_loader))
         store_or_loader = None
     if store_or_loader is None:
-        loader, crop_size = _store_loader(config, dist_info)
+        loader, crop_size, in_channels = _store_loader(config, dist_info)
     else:
-        loader, crop_size = store_or_loader, None
+        loader, crop_size, in_channels = store_or_loader, None, 3
 
     resume_state = None
     if (ckpt_dir / LAST).is_file():
@@ -280,6 +282,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
         pretrained=config.pretrained,
         small_input=config.small_input,
         projection_dim=config.projection_dim,
+        in_channels=in_channels,
     ).to(device)
     channels_last = device.type == "cuda"
     if channels_last:
@@ -343,6 +346,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
     model_config = {
         "arch": config.arch,
         "small_input": config.small_input,
+        "in_channels": in_channels,
         "projection_dim": model.projection_dim,
         "dim": model.dim,
         "input_size": size,

@@ -8,19 +8,22 @@ channels of 16-bit TIFFs, so the test knows where every nucleus is.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import torch
 from skimage.draw import disk
 from test_prep import CROP, run, write_dataset
 
-from cellclr_lib import cli
+from cellclr_lib import cli, models
 from cellclr_lib.data import dataset, fields, metadata, prep
 from cellclr_lib.data.store import CropStore
 from cellclr_lib.errors import CellclrError, DataError, UsageError
+from cellclr_lib.features import read_feature_set
 
 PAINT = ("DNA", "ER", "RNA", "AGP", "Mito")
 SHAPE = (160, 200)
@@ -228,3 +231,36 @@ def test_bad_descriptions_are_refused_naming_the_file_and_key(edit, expected: st
 def test_missing_description_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(CellclrError, match="dataset description not found"):
         prep.prep_dataset(tmp_path, tmp_path / "out", dataset=tmp_path / "nope.toml", progress=False)
+
+
+# ------------------------------------------------------------------------------- five channels, end to end
+
+
+def test_five_channel_store_trains_embeds_and_evaluates(painted_store: Path, tmp_path: Path) -> None:
+    """train, embed, the handcrafted baseline and evaluate (mAP: these plates have no MoA labels) by the CLI."""
+    run_dir, emb, hand = tmp_path / "run", tmp_path / "emb", tmp_path / "hand"
+    assert cli.main(["train", "--store", str(painted_store), "--out", str(run_dir), "--epochs", "1",
+                     "--batch-size", "16", "--size", "16", "--no-progress"]) == 0  # fmt: skip
+    assert cli.main(["embed", "--checkpoint", str(run_dir / "checkpoints/last.pt"), "--store",
+                     str(painted_store), "--out", str(emb), "--device", "cpu"]) == 0  # fmt: skip
+    assert cli.main(["baseline", "handcrafted", "--store", str(painted_store), "--out", str(hand)]) == 0
+    names = read_feature_set(hand).info["feature_names"]
+    assert {f"cell_mean_{c}" for c in PAINT} <= set(names) and "cell_mean_DAPI" not in names
+    for features in (emb, hand):
+        out = tmp_path / f"{features.name}.json"
+        assert cli.main(["evaluate", str(features), "--metric", "activity", "--out", str(out)]) == 0
+        assert 0 <= json.loads(out.read_text())["map_activity"] <= 1
+
+
+def test_imagenet_first_conv_adapts_to_any_channel_count() -> None:
+    """timm's rule: RGB filters repeated cyclically and scaled by 3/C; one channel gets their sum."""
+    conv = torch.nn.Conv2d(3, 4, 3)
+    flat_rgb = conv(torch.ones(1, 3, 5, 5))
+    for channels in (1, 6):  # a flat image gives the flat RGB response exactly
+        adapted = models.adapt_first_conv(conv, channels)
+        assert adapted.weight.shape[1] == channels
+        torch.testing.assert_close(adapted(torch.ones(1, channels, 5, 5)), flat_rgb)
+    five = models.adapt_first_conv(conv, 5).weight
+    torch.testing.assert_close(five[:, 3], conv.weight[:, 0] * 3 / 5)
+    encoder, _ = models.build_encoder("resnet18", in_channels=5)
+    assert encoder(torch.zeros(2, 5, 32, 32)).shape == (2, 512)

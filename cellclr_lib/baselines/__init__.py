@@ -60,7 +60,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 
 
 def compute_baseline(method: str, crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> FeatureSet:
-    """Per-cell features of ``method`` for uint8 crops ``(N, 3, S, S)`` and their ``cells`` table.
+    """Per-cell features of ``method`` for uint8 crops ``(N, C, S, S)`` and their ``cells`` table.
 
     ``options`` are the keyword arguments of the method's function (see :data:`METHODS`), e.g.
     ``compute_baseline("vae", crops, cells, epochs=3, size=64)``. The ``imagenet`` method raises
@@ -91,7 +91,13 @@ def run_baseline(
     if not overwrite and _is_complete(out_dir, request, len(crop_store)):
         print(f"{out_dir}: {method} features already complete; pass --overwrite to recompute")
         return out_dir
-    feature_set = compute_baseline(method, crop_store.crops, crop_store.cells, **options)
+    # the hand-engineered features name their channels and segment the nucleus on the store's own
+    stains = (
+        {"channels": crop_store.channels, "nucleus": crop_store.nucleus_index}
+        if method == "handcrafted"
+        else {}
+    )
+    feature_set = compute_baseline(method, crop_store.crops, crop_store.cells, **options, **stains)
     feature_set.info.update(request)
     write_feature_set(out_dir, feature_set)
     print(f"{out_dir}: wrote {method} features of {len(crop_store)} cells")

@@ -40,7 +40,7 @@ def encoder_features(
     device: str | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """Embed uint8 crops ``(N, 3, S, S)`` with an untrained (``pretrained=False``) or ImageNet encoder.
+    """Embed uint8 crops ``(N, C, S, S)`` with an untrained (``pretrained=False``) or ImageNet encoder.
 
     ``small_input`` is :func:`~cellclr_lib.models.build_encoder`'s (off: the original stem). ``size`` resizes crops first (antialiased
     bilinear; ``None`` keeps S). Raises :class:`PretrainedWeightsUnavailable` when ``pretrained`` weights
@@ -51,7 +51,9 @@ def encoder_features(
     torch.manual_seed(seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        encoder, _ = build_encoder(arch, pretrained=pretrained, small_input=small_input)
+        encoder, _ = build_encoder(
+            arch, pretrained=pretrained, small_input=small_input, in_channels=int(crops.shape[1])
+        )
     for warning in caught:  # offline, build_encoder warns and keeps random weights: not this baseline
         if pretrained and "ImageNet weights" in str(warning.message):
             raise PretrainedWeightsUnavailable(str(warning.message))  # it says why and how to fix it

@@ -4,9 +4,11 @@ Ljosa et al. (2013) profiled BBBC021 with CellProfiler measurements of segmented
 intensity and texture. This module measures the same three families on each single-cell crop, so the learnt
 representations can be compared with "what an image analyst would measure":
 
-* **segmentation** — the nucleus is the Otsu-thresholded DAPI component at (or nearest to) the crop centre;
-  the cell is grown from the nuclei by a watershed on the Tubulin + Actin signal inside its Otsu foreground,
-  so a touching neighbour is split off at the intensity valley between the two; cytoplasm = cell − nucleus.
+* **segmentation** — the nucleus is the Otsu-thresholded component of the nucleus channel (DAPI) at (or
+  nearest to) the crop centre; the cell is grown from the nuclei by a watershed on the sum of the other
+  channels (Tubulin + Actin) inside its Otsu foreground, so a touching neighbour is split off at the intensity
+  valley between the two; cytoplasm = cell − nucleus. Any channel set works: the store names its channels
+  and its nucleus channel, and intensity and texture are measured for each channel.
 * **shape** (nucleus and cell) — ``regionprops`` area, perimeter, eccentricity, solidity, extent, major and
   minor axis lengths and the form factor :math:`4\\pi A / P^2` (1 for a disk, smaller for ragged outlines),
   plus the nucleus-to-cell area ratio.
@@ -25,6 +27,7 @@ features (``n_cytoplasm_empty``). The output is therefore always finite.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -53,29 +56,30 @@ TEXTURE_LEVELS = 32
 SMOOTHING_SIGMA = 1.0
 
 
-def feature_names() -> list[str]:
-    """Names of the columns :func:`handcrafted_features` returns, in order (all unique)."""
+def feature_names(channels: Sequence[str] = CHANNEL_NAMES) -> list[str]:
+    """Names of the columns :func:`handcrafted_features` returns for ``channels``, in order (all unique)."""
     names = [f"{obj}_{prop}" for obj in ("nucleus", "cell") for prop in SHAPE_PROPS]
     names.append("nucleus_cell_area_ratio")
+    names += [f"{comp}_{stat}_{ch}" for comp in COMPARTMENTS for stat in INTENSITY_STATS for ch in channels]
     names += [
-        f"{comp}_{stat}_{ch}" for comp in COMPARTMENTS for stat in INTENSITY_STATS for ch in CHANNEL_NAMES
-    ]
-    names += [
-        f"cell_{prop}_d{d}_{ch}" for ch in CHANNEL_NAMES for d in TEXTURE_DISTANCES for prop in TEXTURE_PROPS
+        f"cell_{prop}_d{d}_{ch}" for ch in channels for d in TEXTURE_DISTANCES for prop in TEXTURE_PROPS
     ]
     return names
 
 
 def segment_crop(
-    crop: np.ndarray, smoothed: np.ndarray | None = None
+    crop: np.ndarray, smoothed: np.ndarray | None = None, nucleus_channel: int = 0
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Masks ``(nucleus, cell)`` of the centre cell of one ``(3, S, S)`` crop, or ``None`` without a nucleus.
+    """Masks ``(nucleus, cell)`` of the centre cell of one ``(C, S, S)`` crop, or ``None`` without a nucleus.
 
-    ``smoothed`` is the crop Gaussian-smoothed per channel (computed for a whole chunk at once by the caller).
+    ``smoothed`` is the crop Gaussian-smoothed per channel (computed for a whole chunk at once by the caller);
+    ``nucleus_channel`` is the position of the nucleus channel. The cell signal is the sum of the other channels
+    (the nucleus channel itself when it is the only one).
     """
     if smoothed is None:
         smoothed = ndi.gaussian_filter(crop.astype(np.float32), sigma=(0, SMOOTHING_SIGMA, SMOOTHING_SIGMA))
-    dapi = smoothed[0]
+    dapi = smoothed[nucleus_channel]
+    others = [smoothed[c] for c in range(len(smoothed)) if c != nucleus_channel] or [dapi]
     nuclei_fg = ndi.binary_fill_holes(dapi > threshold_otsu(dapi))
     nuclei, n_nuclei = ndi.label(nuclei_fg)
     if n_nuclei == 0:
@@ -85,7 +89,9 @@ def segment_crop(
         return None
     nucleus = nuclei == centre_label
 
-    cyto = smoothed[1] + smoothed[2]
+    cyto = others[0]
+    for channel in others[1:]:  # in order, so three channels give BBBC021's Tubulin + Actin to the bit
+        cyto = cyto + channel
     cell_fg = ndi.binary_fill_holes((cyto > threshold_otsu(cyto)) | nuclei_fg)
     cells = watershed(-cyto, markers=nuclei, mask=cell_fg)
     return nucleus, cells == centre_label
@@ -113,8 +119,8 @@ def _shape(mask: np.ndarray) -> list[float]:
 
 
 def _intensity(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(len(INTENSITY_STATS), 3)`` statistics of every channel of ``image`` (3, S, S) inside ``mask``."""
-    pixels = image[:, mask]  # (3, n)
+    """``(len(INTENSITY_STATS), C)`` statistics of every channel of ``image`` (C, S, S) inside ``mask``."""
+    pixels = image[:, mask]  # (C, n)
     if pixels.shape[1] == 0:
         return np.zeros((len(INTENSITY_STATS), image.shape[0]))
     quantiles = np.quantile(pixels, QUANTILES, axis=1)
@@ -122,7 +128,7 @@ def _intensity(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _texture(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(3, len(TEXTURE_DISTANCES), len(TEXTURE_PROPS))`` GLCM statistics inside ``mask``, angle-averaged."""
+    """``(C, len(TEXTURE_DISTANCES), len(TEXTURE_PROPS))`` GLCM statistics inside ``mask``, angle-averaged."""
     shift = int(np.log2(256 // TEXTURE_LEVELS))
     levels = np.where(mask, (crop >> shift) + 1, 0).astype(np.uint8)  # 0 = outside the cell
     out = np.zeros((crop.shape[0], len(TEXTURE_DISTANCES), len(TEXTURE_PROPS)))
@@ -137,7 +143,9 @@ def _texture(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _chunk_features(crops: np.ndarray, size: int | None = None) -> tuple[np.ndarray, int, int]:
+def _chunk_features(
+    crops: np.ndarray, size: int | None = None, nucleus_channel: int = 0
+) -> tuple[np.ndarray, int, int]:
     """Features of a chunk of crops plus the number of nucleus failures and of empty cytoplasms."""
     crops = np.ascontiguousarray(crops)
     if size is not None and size != crops.shape[-1]:
@@ -145,10 +153,11 @@ def _chunk_features(crops: np.ndarray, size: int | None = None) -> tuple[np.ndar
         crops = ndi.zoom(crops, (1, 1, zoom, zoom), order=1, grid_mode=True, mode="nearest")
     smoothed = ndi.gaussian_filter(crops.astype(np.float32), sigma=(0, 0, SMOOTHING_SIGMA, SMOOTHING_SIGMA))
     scaled = crops.astype(np.float32) / 255.0
-    out = np.zeros((len(crops), len(feature_names())), dtype=np.float32)
+    n_features = len(feature_names(tuple(map(str, range(crops.shape[1])))))
+    out = np.zeros((len(crops), n_features), dtype=np.float32)
     n_failed = n_empty = 0
     for i, crop in enumerate(crops):
-        masks = segment_crop(crop, smoothed[i])
+        masks = segment_crop(crop, smoothed[i], nucleus_channel)
         if masks is None:
             n_failed += 1
             continue
@@ -169,8 +178,12 @@ def handcrafted_features(
     workers: int = 0,
     chunk_size: int = 256,
     progress: bool = True,
+    channels: Sequence[str] = CHANNEL_NAMES,
+    nucleus: int = 0,
 ) -> tuple[np.ndarray, list[str], dict[str, Any]]:
-    """Measure every crop of ``crops`` (uint8, ``(N, 3, S, S)``, DAPI/Tubulin/Actin; a memmap is fine).
+    """Measure every crop of ``crops`` (uint8, ``(N, C, S, S)``, one of ``channels`` each; a memmap is fine).
+
+    ``nucleus`` is the position of the nucleus channel (BBBC021: DAPI, the first).
 
     Returns ``(features, names, stats)``: float32 ``(N, len(names))`` features, their column names and
     ``{"n_nucleus_failed", "n_cytoplasm_empty"}`` counts. ``size`` resizes crops to ``size`` x ``size`` first
@@ -179,10 +192,13 @@ def handcrafted_features(
     never read into memory whole (0 or 1 = in this process, :mod:`cellclr_lib.pool`); the result does not
     depend on it.
     """
-    if crops.ndim != 4 or crops.shape[1] != len(CHANNEL_NAMES) or crops.dtype != np.uint8:
-        raise ValueError(f"expected uint8 crops of shape (N, 3, S, S), got {crops.dtype} {crops.shape}")
-    names = feature_names()
-    measure = partial(_chunk_features, size=size)
+    if crops.ndim != 4 or crops.shape[1] != len(channels) or crops.dtype != np.uint8:
+        raise ValueError(
+            f"expected uint8 crops of shape (N, {len(channels)}, S, S) for channels {', '.join(channels)}, "
+            f"got {crops.dtype} {crops.shape}"
+        )
+    names = feature_names(channels)
+    measure = partial(_chunk_features, size=size, nucleus_channel=nucleus)
     chunks = (crops[s : s + chunk_size] for s in range(0, len(crops), chunk_size))
     bar = tqdm(total=len(crops), desc="handcrafted features", unit="cell", disable=not progress)
     parts, n_failed, n_empty = [], 0, 0
@@ -203,10 +219,18 @@ def handcrafted_feature_set(
     workers: int = 0,
     chunk_size: int = 256,
     progress: bool = True,
+    channels: Sequence[str] = CHANNEL_NAMES,
+    nucleus: int = 0,
 ) -> FeatureSet:
     """:func:`handcrafted_features` as a :class:`FeatureSet` aligned with ``cells`` (names in ``info``)."""
     features, names, stats = handcrafted_features(
-        crops, size=size, workers=workers, chunk_size=chunk_size, progress=progress
+        crops,
+        size=size,
+        workers=workers,
+        chunk_size=chunk_size,
+        progress=progress,
+        channels=tuple(channels),
+        nucleus=nucleus,
     )
     info = {
         "method": "handcrafted",

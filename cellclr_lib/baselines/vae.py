@@ -103,14 +103,14 @@ def train_vae(
     train_cells: int | None = None,
     progress: bool = True,
 ) -> tuple[ConvVAE, list[float]]:
-    """Train a :class:`ConvVAE` on uint8 crops ``(N, 3, S, S)`` (resized to ``size``; ``None`` = S).
+    """Train a :class:`ConvVAE` on uint8 crops ``(N, C, S, S)`` (resized to ``size``; ``None`` = S).
 
     ``train_cells`` trains on a seeded random subset of that many crops. Returns the model (in eval mode)
     and the loss of every step.
     """
     size = size or int(crops.shape[-1])
     torch.manual_seed(seed)
-    model = ConvVAE(latent_dim=latent_dim, size=size)
+    model = ConvVAE(latent_dim=latent_dim, size=size, in_channels=int(crops.shape[1]))
     losses = fit(
         model,
         lambda m, x, _rows: vae_loss(m, x, beta),

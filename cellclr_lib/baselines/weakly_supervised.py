@@ -54,12 +54,12 @@ def treatment_labels(cells: pd.DataFrame, include_dmso: bool = True) -> tuple[np
 class TreatmentClassifier(nn.Module):
     """``encoder`` (crops → ``(B, D)`` features) followed by a linear layer onto the treatment classes."""
 
-    def __init__(self, encoder: nn.Module, n_classes: int, size: int) -> None:
+    def __init__(self, encoder: nn.Module, n_classes: int, size: int, in_channels: int = 3) -> None:
         super().__init__()
         self.encoder = encoder
         was_training = encoder.training
         with torch.no_grad():
-            dim = encoder.eval()(torch.zeros(2, 3, size, size)).shape[1]
+            dim = encoder.eval()(torch.zeros(2, in_channels, size, size)).shape[1]
         encoder.train(was_training)
         self.head = nn.Linear(dim, n_classes)
 
@@ -105,10 +105,10 @@ def train_weakly(
     if encoder is None:
         from cellclr_lib.models import build_encoder
 
-        encoder, _ = build_encoder(arch, pretrained=False)
+        encoder, _ = build_encoder(arch, pretrained=False, in_channels=int(crops.shape[1]))
     labelled = np.flatnonzero(labels >= 0)
     rows = labelled[training_rows(len(labelled), train_cells, seed)]
-    model = TreatmentClassifier(encoder, int(labels.max()) + 1, size)
+    model = TreatmentClassifier(encoder, int(labels.max()) + 1, size, int(crops.shape[1]))
     targets = torch.as_tensor(labels)
 
     def loss_fn(m: nn.Module, x: torch.Tensor, batch: np.ndarray) -> torch.Tensor:

@@ -621,6 +621,7 @@ def _manifest(run: PlateRun, plates: Sequence[str], infos: dict[str, dict]) -> d
         "format_version": STORE_FORMAT_VERSION,
         "library_version": __version__,
         "channels": list(run.description.channel_names),
+        "nucleus_channel": run.description.nucleus_channel,
         "dataset": {
             "root": str(root.resolve()),
             "kind": kind,

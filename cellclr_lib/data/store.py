@@ -149,6 +149,12 @@ class CropStore:
         """The channel names, in the order of the crops' second axis."""
         return list(self.manifest.get("channels", CHANNEL_ORDER))
 
+    @property
+    def nucleus_index(self) -> int:
+        """Position of the channel nuclei were detected on (the first unless the manifest names another)."""
+        channels = self.channels
+        return channels.index(self.manifest.get("nucleus_channel", channels[0]))
+
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested parameter dicts as one level with dotted keys (``{"nuclei": {"sigma": 2}}`` → ``nuclei.sigma``)."""

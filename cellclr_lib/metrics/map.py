@@ -116,10 +116,15 @@ def map_metrics(
     *,
     null_size: int = NULL_SIZE,
     seed: int = SEED,
+    consistency: bool = True,
 ) -> MapResult:
-    """Activity mAP of the (normalised) ``wells`` and MoA-consistency mAP of their ``treatments``."""
+    """Activity mAP of the (normalised) ``wells`` and, if ``consistency``, MoA-consistency mAP of their
+    ``treatments`` (it needs MoA labels; activity needs only the controls)."""
     options = {"null_size": null_size, "seed": seed}
     activity = copairs_map(*activity_input(wells), similarity, **options)
-    consistency = copairs_map(*consistency_input(treatments), similarity, **options)
-    metrics = {**_summary("map_activity", activity), **_summary("map_consistency", consistency)}
-    return MapResult(metrics=metrics, activity=activity, consistency=consistency)
+    metrics = _summary("map_activity", activity)
+    by_moa = pd.DataFrame()
+    if consistency:
+        by_moa = copairs_map(*consistency_input(treatments), similarity, **options)
+        metrics.update(_summary("map_consistency", by_moa))
+    return MapResult(metrics=metrics, activity=activity, consistency=by_moa)
