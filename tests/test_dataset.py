@@ -264,3 +264,18 @@ def test_imagenet_first_conv_adapts_to_any_channel_count() -> None:
     torch.testing.assert_close(five[:, 3], conv.weight[:, 0] * 3 / 5)
     encoder, _ = models.build_encoder("resnet18", in_channels=5)
     assert encoder(torch.zeros(2, 5, 32, 32)).shape == (2, 512)
+
+
+def test_the_books_cell_painting_description_drives_prep(
+    painted: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """The worked example on the setup page is a working description for a LoadData-style plate."""
+    page = (Path(__file__).parents[1] / "book" / "setup.md").read_text(encoding="utf-8")
+    example = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    toml = tmp_path / "my_plates.toml"
+    toml.write_text(example, encoding="utf-8")
+    description = dataset.read_description(toml)
+    assert description.channel_names == PAINT and description.nucleus_channel == "DNA"
+    root, _ = painted
+    table = fields.select(description, root)
+    assert len(table) == 24 and table["is_control"].sum() == 8
