@@ -42,9 +42,18 @@ CANONICAL = {
     "replicate": "replicate",
 }
 METADATA_COLUMNS = [
-    "field_id", "table_number", "image_number", "plate", "batch", "well", "site", "replicate", "compound",
-    "concentration", "moa",
-]  # fmt: skip
+    "field_id",
+    "table_number",
+    "image_number",
+    "plate",
+    "batch",
+    "well",
+    "site",
+    "replicate",
+    "compound",
+    "concentration",
+    "moa",
+]
 
 
 def channel_key(name: str) -> str:

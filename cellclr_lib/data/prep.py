@@ -276,14 +276,19 @@ def select_fields(
     return field_tables.select(description, root, fields, plates)
 
 
-def _missing_files(table: pd.DataFrame, root: Path, channels: Sequence[str]) -> dict[int, str]:
-    """image_number → message for fields with a channel file that does not exist."""
+def _missing_files(table: pd.DataFrame, root: Path, channels: Sequence[str], stop: bool) -> dict[int, str]:
+    """image_number → message for fields with a channel file that does not exist; with ``stop``, an error."""
     paths = channel_file_paths(table, root, channels)
     missing: dict[int, str] = {}
     for channel in channels:
         for image_number, path in zip(table["image_number"], paths[channel], strict=True):
             if int(image_number) not in missing and not path.is_file():
                 missing[int(image_number)] = f"{path}: image file is missing"
+    if missing and stop:
+        raise DataError(
+            f"{len(missing)} field(s) reference missing files; first: {next(iter(missing.values()))}",
+            fix="download the missing plates (`cellclr download`), choose plates with --plates, or use --on-error skip",
+        )
     return missing
 
 
@@ -334,14 +339,7 @@ def prep_dataset(
     """
     start = time.perf_counter()
     root, out = Path(root), Path(out)
-    if crop_size < 8 or crop_size % 2:
-        raise CellclrError(
-            f"crop size must be an even number ≥ 8, got {crop_size}", fix="e.g. --crop-size 96"
-        )
-    if on_error not in ("skip", "stop"):
-        raise CellclrError(f"on_error must be 'skip' or 'stop', not {on_error!r}")
-    if workers < 1:
-        raise CellclrError(f"workers must be ≥ 1, got {workers}")
+    _check_arguments(crop_size, on_error, workers)
     illumination = illumination or illum.IlluminationParams()
     detection = detection or DetectionParams()
     description = dataset if isinstance(dataset, Description) else description_for(root, dataset)
@@ -363,25 +361,12 @@ def prep_dataset(
         return done
     remove_stale_temporaries(out)
     _warn_plates_without_dmso(table)
-    missing = _missing_files(table, root, description.channel_names)
-    if missing and on_error == "stop":
-        first = next(iter(missing.values()))
-        raise DataError(
-            f"{len(missing)} field(s) reference missing files; first: {first}",
-            fix="download the missing plates (`cellclr download`), choose plates with --plates, or use --on-error skip",
-        )
+    missing = _missing_files(table, root, description.channel_names, stop=on_error == "stop")
 
     plate_names = sorted(table["plate"].unique())
-    n_channels = len(description.channels)
-    infos: dict[str, dict] = {}
-    pending: list[str] = []
-    for plate in plate_names:
-        info = read_committed_shard(out, plate, parameters, crop_size, n_channels)
-        if info is None:
-            pending.append(plate)
-        else:
-            infos[plate] = info
+    infos = _committed_plates(out, plate_names, parameters, len(description.channels))
     resumed = [p for p in plate_names if p in infos]
+    pending = [p for p in plate_names if p not in infos]
 
     with (
         WorkerPool(workers if pending else 1) as pool,
@@ -405,6 +390,26 @@ def prep_dataset(
         skipped=manifest["skipped_fields"],
         seconds=time.perf_counter() - start,
     )
+
+
+def _check_arguments(crop_size: int, on_error: str, workers: int) -> None:
+    """Refuse unusable arguments before anything is read or written."""
+    if crop_size < 8 or crop_size % 2:
+        raise CellclrError(
+            f"crop size must be an even number ≥ 8, got {crop_size}", fix="e.g. --crop-size 96"
+        )
+    if on_error not in ("skip", "stop"):
+        raise CellclrError(f"on_error must be 'skip' or 'stop', not {on_error!r}")
+    if workers < 1:
+        raise CellclrError(f"workers must be ≥ 1, got {workers}")
+
+
+def _committed_plates(
+    out: Path, plates: Sequence[str], parameters: dict[str, Any], n_channels: int
+) -> dict[str, dict]:
+    """The info of each plate whose shard an earlier run committed with these parameters (it is resumed)."""
+    infos = {p: read_committed_shard(out, p, parameters, parameters["crop_size"], n_channels) for p in plates}
+    return {p: info for p, info in infos.items() if info is not None}
 
 
 def _check_some_crops(manifest: dict[str, Any], out: Path) -> None:
