@@ -244,17 +244,70 @@ def _trim_metrics(path: Path, step: int) -> None:
         write_table_atomic(path, table[table["step"] <= step])
 
 
+@dataclass
+class Run:
+    """One training run between epochs: what :func:`train`'s steps build, restore, advance and save.
+
+    ``epoch`` and ``step`` count what is done (the next epoch to run is ``epoch``); ``augmenter`` is built
+    from the first batch when the crop size is not known in advance (a loader passed in).
+    """
+
+    config: TrainConfig
+    dist: DistInfo
+    run_dir: Path
+    loader: Iterable
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    model_config: dict[str, Any]
+    augmenter: Any
+    amp_dtype: torch.dtype | None
+    epoch: int = 0
+    step: int = 0
+    started: float = 0.0
+    tensorboard: Any = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.run_dir / CHECKPOINTS / LAST
+
+
 def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = None) -> Path:
     """Train SimCLR and return the run directory (see the module docstring for what it holds).
 
     ``store_or_loader``: a crop store path, or any iterable of ``(uint8 crops (B, 3, S, S), index)``
     batches (a DataLoader; under DDP the caller shards it; three channels); None uses ``config.store``,
-    whose crops may have any number of channels.
+    whose crops may have any number of channels. The steps: :func:`build_run` (or resume it),
+    :func:`run_epoch` and :func:`save_epoch` for each epoch.
     """
+    run = build_run(config, store_or_loader)
+    end_epoch = (
+        config.epochs
+        if config.stop_after_epochs is None
+        else min(config.epochs, run.epoch + config.stop_after_epochs)
+    )
+    run.started = time.perf_counter()
+    run.tensorboard = _tensorboard_writer(run.run_dir) if run.dist.is_main else None
+    for epoch in range(run.epoch, end_epoch):
+        rows = run_epoch(run, epoch)
+        save_epoch(run, rows)
+    if run.tensorboard is not None:
+        run.tensorboard.close()
+    barrier()  # no rank returns (and, say, resumes) before rank 0 has written the last checkpoint
+    return run.run_dir
+
+
+def build_run(config: TrainConfig, store_or_loader: Iterable | str | Path | None = None) -> Run:
+    """Data, model, optimiser, schedule and random state of a run: fresh, or restored from its last checkpoint."""
     dist_info = init_from_env(config.device)
-    device = dist_info.device
     run_dir = Path(config.out)
-    ckpt_dir = run_dir / CHECKPOINTS
     if isinstance(store_or_loader, (str, Path)):
         config = dataclasses.replace(config, store=str(store_or_loader))
         store_or_loader = None
@@ -262,18 +315,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
         loader, crop_size, in_channels = _store_loader(config, dist_info)
     else:
         loader, crop_size, in_channels = store_or_loader, None, 3
-
-    resume_state = None
-    if (ckpt_dir / LAST).is_file():
-        if not config.resume:
-            raise CellclrError(
-                "this run directory already holds a trained run",
-                path=run_dir,
-                fix="pass --resume to continue it, or choose another --out",
-            )
-        _check_resumable(run_dir, config)
-        resume_state = load_checkpoint(ckpt_dir / LAST, map_location="cpu")
-
+    resume_state = _resume_state(config, run_dir)
     random.seed(config.seed)
     np.random.seed(config.seed)  # noqa: NPY002 — seeds the global state that third-party code may use
     torch.manual_seed(config.seed)
@@ -283,17 +325,70 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
         small_input=config.small_input,
         projection_dim=config.projection_dim,
         in_channels=in_channels,
-    ).to(device)
-    channels_last = device.type == "cuda"
-    if channels_last:
+    ).to(dist_info.device)
+    if dist_info.device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    net: nn.Module = model
-    if dist_info.world_size > 1:
-        if device.type == "cuda":
-            net = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the global batch
-        net = nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.index] if device.type == "cuda" else None
+    optimizer, scheduler = _optimiser(model, config, loader)
+    amp_dtype = _autocast_dtype(config.amp, dist_info.device)
+    size = config.size or crop_size
+    run = Run(
+        config=config,
+        dist=dist_info,
+        run_dir=run_dir,
+        loader=loader,
+        model=model,
+        net=_parallel(model, dist_info),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+        generator=torch.Generator().manual_seed(config.seed * 1000 + dist_info.rank),
+        model_config={
+            "arch": config.arch,
+            "small_input": config.small_input,
+            "in_channels": in_channels,
+            "projection_dim": model.projection_dim,
+            "dim": model.dim,
+            "input_size": size,
+        },
+        augmenter=_make_augmenter(config.augment, size) if size else None,
+        amp_dtype=amp_dtype,
+    )
+    if resume_state is not None:
+        restore_run(run, resume_state)
+    elif dist_info.is_main:
+        _start_run_dir(run)
+    return run
+
+
+def _resume_state(config: TrainConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The last checkpoint's state when resuming; an error when a run is already there and not resumed."""
+    if not (run_dir / CHECKPOINTS / LAST).is_file():
+        return None
+    if not config.resume:
+        raise CellclrError(
+            "this run directory already holds a trained run",
+            path=run_dir,
+            fix="pass --resume to continue it, or choose another --out",
         )
+    _check_resumable(run_dir, config)
+    return load_checkpoint(run_dir / CHECKPOINTS / LAST, map_location="cpu")
+
+
+def _parallel(model: nn.Module, dist_info: DistInfo) -> nn.Module:
+    """The module to train: the model itself, or its DDP wrapper (synchronised BN on GPUs) under torchrun."""
+    if dist_info.world_size == 1:
+        return model
+    net = model
+    if dist_info.device.type == "cuda":
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the global batch
+    device_ids = [dist_info.device.index] if dist_info.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
+
+
+def _optimiser(
+    model: nn.Module, config: TrainConfig, loader: Iterable
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam(W) and the per-step warm-up + cosine schedule over the whole run (module docstring)."""
     opt_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     optimizer = opt_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(loader)  # type: ignore[arg-type]
@@ -303,145 +398,139 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total_steps, warmup_steps, config.min_lr_ratio)
     )
-    amp_dtype = _autocast_dtype(config.amp, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    generator = torch.Generator().manual_seed(config.seed * 1000 + dist_info.rank)
+    return optimizer, scheduler
 
-    start_epoch, step = 0, 0
-    if resume_state is not None:
-        try:
-            model.load_state_dict(resume_state["model"])
-            optimizer.load_state_dict(resume_state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise DataError(
-                f"the checkpoint does not fit this model ({str(err).splitlines()[0]})",
-                path=ckpt_dir / LAST,
-                fix="resume with the run's own --arch and options, or start a new run with another --out",
-            ) from err
-        scheduler.load_state_dict(resume_state["scheduler"])
-        scaler.load_state_dict(resume_state["scaler"])
-        if len(resume_state["rng"]) != dist_info.world_size:
-            raise CellclrError(
-                f"the run was trained with {len(resume_state['rng'])} process(es), not {dist_info.world_size}",
-                path=ckpt_dir / LAST,
-                fix="resume with the same number of processes (torchrun --nproc_per_node)",
-            )
-        set_rng_state(resume_state["rng"][dist_info.rank], generator)
-        start_epoch, step = resume_state["epoch"], resume_state["step"]
-        if dist_info.is_main:
-            _trim_metrics(run_dir / METRICS, step)
-    elif dist_info.is_main:
-        (run_dir / METRICS).unlink(missing_ok=True)  # rows of an attempt that never reached a checkpoint
-        write_json_atomic(
-            run_dir / CONFIG,
-            {
-                **dataclasses.asdict(config),
-                "world_size": dist_info.world_size,
-                "library_version": __version__,
-            },
+
+def restore_run(run: Run, state: dict[str, Any]) -> None:
+    """Weights, optimiser, schedule, scaler, random states and counters from a checkpoint's ``state``."""
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise DataError(
+            f"the checkpoint does not fit this model ({str(err).splitlines()[0]})",
+            path=run.last_checkpoint,
+            fix="resume with the run's own --arch and options, or start a new run with another --out",
+        ) from err
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    if len(state["rng"]) != run.dist.world_size:
+        raise CellclrError(
+            f"the run was trained with {len(state['rng'])} process(es), not {run.dist.world_size}",
+            path=run.last_checkpoint,
+            fix="resume with the same number of processes (torchrun --nproc_per_node)",
         )
+    set_rng_state(state["rng"][run.dist.rank], run.generator)
+    run.epoch, run.step = state["epoch"], state["step"]
+    if run.dist.is_main:
+        _trim_metrics(run.run_dir / METRICS, run.step)
 
-    size = config.size or crop_size
-    augmenter = _make_augmenter(config.augment, size) if size else None
-    model_config = {
-        "arch": config.arch,
-        "small_input": config.small_input,
-        "in_channels": in_channels,
-        "projection_dim": model.projection_dim,
-        "dim": model.dim,
-        "input_size": size,
+
+def _start_run_dir(run: Run) -> None:
+    """A fresh run: no metric rows of an attempt that never reached a checkpoint, and its config.json."""
+    (run.run_dir / METRICS).unlink(missing_ok=True)
+    config = {
+        **dataclasses.asdict(run.config),
+        "world_size": run.dist.world_size,
+        "library_version": __version__,
     }
-    end_epoch = (
-        config.epochs
-        if config.stop_after_epochs is None
-        else min(config.epochs, start_epoch + config.stop_after_epochs)
+    write_json_atomic(run.run_dir / CONFIG, config)
+
+
+def run_epoch(run: Run, epoch: int) -> list[dict[str, float]]:
+    """Train one epoch; returns its metric rows (one dict per optimiser step, keys :data:`METRIC_COLUMNS`)."""
+    _set_epoch(run.loader, epoch)
+    run.net.train()
+    bar = tqdm(
+        run.loader,
+        desc=f"epoch {epoch + 1}/{run.config.epochs}",
+        unit="batch",
+        disable=not (run.config.progress and run.dist.is_main),
+        leave=False,
     )
-    started = time.perf_counter()
-    metrics_file = run_dir / METRICS
-    tensorboard = _tensorboard_writer(run_dir) if dist_info.is_main else None
-    for epoch in range(start_epoch, end_epoch):
-        _set_epoch(loader, epoch)
-        net.train()
-        bar = tqdm(
-            loader,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            unit="batch",
-            disable=not (config.progress and dist_info.is_main),
-            leave=False,
-        )
-        rows = []
-        tick = time.perf_counter()  # a step's time includes waiting for its batch
-        for crops, _ in bar:
-            x = crops.to(device, non_blocking=True)
-            if augmenter is None:
-                size = model_config["input_size"] = int(x.shape[-1])
-                augmenter = _make_augmenter(config.augment, size)
-            views = torch.cat(augmenter.two_views(x, generator))
-            if channels_last:
-                views = views.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                _, z = net(views)
-            loss, accuracy = nt_xent(*z.chunk(2), temperature=config.temperature)
-            logged = all_reduce_mean(torch.stack([loss.detach(), accuracy]))
-            if not torch.isfinite(logged[0]):
-                raise DataError(
-                    f"loss became {logged[0].item()} at step {step + 1} (epoch {epoch + 1}); training stopped",
-                    path=ckpt_dir / LAST,
-                    fix="the last good state is this checkpoint: lower --lr, use --amp off or bf16, and rerun "
-                    "from it with --resume",
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            step += 1
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            images = len(crops) * dist_info.world_size
-            seconds, tick = time.perf_counter() - tick, time.perf_counter()
-            loss_value, acc_value = logged.tolist()
-            rows.append(
-                (
-                    step,
-                    epoch + 1,
-                    loss_value,
-                    acc_value,
-                    lr,
-                    images / max(seconds, 1e-9),
-                    time.perf_counter() - started,
-                )
-            )
-            bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{acc_value:.3f}")
-        _check_steps(len(rows), config, None)  # a loader whose len() promised batches it did not yield
-        rngs = gather_objects(rng_state(generator))  # every rank's random states, for exact resumption
-        if dist_info.is_main:
-            _append_metrics(metrics_file, rows)
-            if tensorboard is not None:
-                for row in rows:
-                    for name, value in zip(METRIC_COLUMNS[2:6], row[2:6], strict=True):
-                        tensorboard.add_scalar(f"train/{name}", value, row[0])
-                tensorboard.flush()
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": rngs,
+    rows = []
+    tick = time.perf_counter()  # a step's time includes waiting for its batch
+    for crops, _ in bar:
+        loss, accuracy, lr = _step(run, crops.to(run.device, non_blocking=True), epoch)
+        seconds, tick = time.perf_counter() - tick, time.perf_counter()
+        rows.append(
+            {
+                "step": run.step,
                 "epoch": epoch + 1,
-                "step": step,
-                "model_config": model_config,
-                "config": dataclasses.asdict(config),
-                "library_version": __version__,
+                "loss": loss,
+                "accuracy": accuracy,
+                "lr": lr,
+                "images_per_s": len(crops) * run.dist.world_size / max(seconds, 1e-9),
+                "elapsed_s": time.perf_counter() - run.started,
             }
-            save_checkpoint(ckpt_dir / LAST, state)
-            if config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0:
-                save_checkpoint(ckpt_dir / f"epoch_{epoch + 1:04d}.pt", state)
-    if tensorboard is not None:
-        tensorboard.close()
-    barrier()  # no rank returns (and, say, resumes) before rank 0 has written the last checkpoint
-    return run_dir
+        )
+        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
+    _check_steps(len(rows), run.config, None)  # a loader whose len() promised batches it did not yield
+    run.epoch = epoch + 1
+    return rows
+
+
+def _step(run: Run, x: torch.Tensor, epoch: int) -> tuple[float, float, float]:
+    """One optimiser step on the batch ``x``: returns the (all-rank mean) loss, accuracy and the lr used."""
+    if run.augmenter is None:
+        size = run.model_config["input_size"] = int(x.shape[-1])
+        run.augmenter = _make_augmenter(run.config.augment, size)
+    views = torch.cat(run.augmenter.two_views(x, run.generator))
+    if run.device.type == "cuda":
+        views = views.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(
+        run.device.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None
+    ):
+        _, z = run.net(views)
+    loss, accuracy = nt_xent(*z.chunk(2), temperature=run.config.temperature)
+    logged = all_reduce_mean(torch.stack([loss.detach(), accuracy]))
+    if not torch.isfinite(logged[0]):
+        raise DataError(
+            f"loss became {logged[0].item()} at step {run.step + 1} (epoch {epoch + 1}); training stopped",
+            path=run.last_checkpoint,
+            fix="the last good state is this checkpoint: lower --lr, use --amp off or bf16, and rerun "
+            "from it with --resume",
+        )
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step()
+    run.step += 1
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)
+    loss_value, accuracy_value = logged.tolist()
+    return loss_value, accuracy_value, lr
+
+
+def save_epoch(run: Run, rows: list[dict[str, float]]) -> None:
+    """Append the epoch's metric rows and write ``last.pt`` (and ``epoch_XXXX.pt`` when due) on rank 0."""
+    rngs = gather_objects(rng_state(run.generator))  # every rank's random states, for exact resumption
+    if not run.dist.is_main:
+        return
+    _append_metrics(run.run_dir / METRICS, rows)
+    if run.tensorboard is not None:
+        for row in rows:
+            for name in ("loss", "accuracy", "lr", "images_per_s"):
+                run.tensorboard.add_scalar(f"train/{name}", row[name], row["step"])
+        run.tensorboard.flush()
+    state = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": rngs,
+        "epoch": run.epoch,
+        "step": run.step,
+        "model_config": run.model_config,
+        "config": dataclasses.asdict(run.config),
+        "library_version": __version__,
+    }
+    checkpoints = run.run_dir / CHECKPOINTS
+    save_checkpoint(checkpoints / LAST, state)
+    if run.config.checkpoint_every and run.epoch % run.config.checkpoint_every == 0:
+        save_checkpoint(checkpoints / f"epoch_{run.epoch:04d}.pt", state)
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
@@ -453,14 +542,14 @@ def _tensorboard_writer(run_dir: Path) -> Any:
     return SummaryWriter(str(run_dir / "tensorboard"))
 
 
-def _append_metrics(path: Path, rows: list[tuple]) -> None:
+def _append_metrics(path: Path, rows: list[dict[str, float]]) -> None:
     """Append one epoch's rows (header on creation). Rows after the last checkpoint are trimmed on resume."""
     new = not path.is_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
         if new:
-            writer.writerow(METRIC_COLUMNS)
+            writer.writeheader()
         writer.writerows(rows)
 
 

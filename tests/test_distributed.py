@@ -42,7 +42,7 @@ def _worker(rank: int, world: int, port: int, store: str, out: str) -> None:
     real_loader, seen = tr._store_loader, []
 
     def recording(config, dist_info):  # noqa: ANN001, ANN202 — records which crops this rank loads
-        loader, size = real_loader(config, dist_info)
+        loader, size, channels = real_loader(config, dist_info)
 
         class Recorder:
             batch_sampler = loader.batch_sampler
@@ -55,7 +55,7 @@ def _worker(rank: int, world: int, port: int, store: str, out: str) -> None:
                     seen.append((dist_info.rank, dist_info.world_size, index.numpy().copy()))
                     yield crops, index
 
-        return Recorder(), size
+        return Recorder(), size, channels
 
     tr._store_loader = recording
     config = tr.TrainConfig(
