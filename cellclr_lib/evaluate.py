@@ -87,7 +87,7 @@ def evaluate_wells(
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown or not metrics:
         raise ValueError(f"unknown metric(s) {unknown or metrics}; use {' and/or '.join(METRICS)}")
-    normalised = normalize(wells, normalization, lam=lam, coral_lam=lam)
+    normalised = normalize(wells, normalization, lam=lam)
     treatments = treatment_profiles(normalised, aggregate)
     if set(metrics) & set(LABELLED_METRICS):
         result = evaluate_treatments(treatments, similarity)

@@ -72,7 +72,7 @@ def _load_imagenet(net: nn.Module, arch: str) -> None:
             f"ImageNet weights for {arch} are not cached and could not be downloaded ({err}); "
             "using random initialisation. To use them, run once with internet access (torchvision caches "
             "them in $TORCH_HOME/hub/checkpoints) or copy the file there.",
-            UserWarning,
+            ImageNetWeightsUnavailable,
             stacklevel=3,
         )
         return
@@ -102,6 +102,10 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
     return new
+
+
+class ImageNetWeightsUnavailable(UserWarning):
+    """ImageNet weights could not be loaded (offline, not cached): the encoder keeps its random weights."""
 
 
 class ProjectionHead(nn.Module):

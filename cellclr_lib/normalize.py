@@ -103,10 +103,8 @@ def whiten(values: np.ndarray, meta: pd.DataFrame, lam: float = DEFAULT_LAMBDA) 
     return _apply_power(x - reference.mean(axis=0), _spectrum(reference), -0.5, lam)
 
 
-def tvn(
-    values: np.ndarray, meta: pd.DataFrame, lam: float = DEFAULT_LAMBDA, coral_lam: float = DEFAULT_LAMBDA
-) -> np.ndarray:
-    """Whitening, then per batch CORAL: ``x (C_b + λ_c I)^{-1/2} (C_g + λ_c I)^{1/2}`` on DMSO covariances."""
+def tvn(values: np.ndarray, meta: pd.DataFrame, lam: float = DEFAULT_LAMBDA) -> np.ndarray:
+    """Whitening, then per batch CORAL: ``x (C_b + λI)^{-1/2} (C_g + λI)^{1/2}`` on DMSO covariances."""
     controls = _controls(meta)
     x = whiten(values, meta, lam)
     target = _spectrum(x[controls])
@@ -117,8 +115,8 @@ def tvn(
         reference = x[rows & controls]
         if len(reference) == 0:
             raise ValueError(f"batch {batch} has no DMSO well; TVN aligns each batch on its DMSO wells")
-        aligned = _apply_power(x[rows], _spectrum(reference), -0.5, coral_lam)
-        out[rows] = _apply_power(aligned, target, 0.5, coral_lam)
+        aligned = _apply_power(x[rows], _spectrum(reference), -0.5, lam)
+        out[rows] = _apply_power(aligned, target, 0.5, lam)
     return out
 
 
@@ -127,7 +125,6 @@ def normalize(
     method: Method = "none",
     *,
     lam: float = DEFAULT_LAMBDA,
-    coral_lam: float = DEFAULT_LAMBDA,
 ) -> Profiles:
     """Well profiles post-processed by ``method`` (``none``, ``dmso-zscore``, ``whiten`` or ``tvn``)."""
     if method == "none":
@@ -137,7 +134,7 @@ def normalize(
     elif method == "whiten":
         values = whiten(profiles.values, profiles.meta, lam)
     elif method == "tvn":
-        values = tvn(profiles.values, profiles.meta, lam, coral_lam)
+        values = tvn(profiles.values, profiles.meta, lam)
     else:
         raise ValueError(f"unknown normalisation {method!r}; use one of {', '.join(METHODS)}")
     return Profiles(profiles.meta, values.astype(np.float32))

@@ -1,6 +1,6 @@
 """Published NSC / NSCB results on the *real* BBBC021, for display beside ours — never mixed with them.
 
-Values are percentages of treatments as the cited papers report them (see ``shared/research`` notes); the paper
+Values are percentages of treatments as the cited papers report them (each row names its reference); the paper
 this project reproduces did not have a readable results table, so its own numbers are absent rather than
 invented. Every table built from here carries ``source = "published, real BBBC021"``.
 """

@@ -48,6 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cellclr_lib import __version__, options
+from cellclr_lib.augment import PRESETS
 from cellclr_lib.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from cellclr_lib.distributed import DistInfo, all_reduce_mean, barrier, gather_objects, init_from_env
 from cellclr_lib.errors import CellclrError, DataError, require
@@ -62,6 +63,14 @@ METRIC_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "images_per_s", "el
 #: fields that may differ between a run and its resumption (they do not change the computation)
 _RESUMABLE_CHANGES = {"epochs", "stop_after_epochs", "resume", "progress", "num_workers", "checkpoint_every"}
 _PATH_SETTINGS = {"out", "store"}
+#: the options with a fixed set of values: checked by :class:`TrainConfig`, offered as ``cellclr train`` choices.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS,
+    "optimizer": ("adam", "adamw"),
+    "sampling": ("random", "plate"),
+    "amp": ("auto", "bf16", "fp16", "off"),
+    "augment": PRESETS,
+}
 
 
 @dataclass
@@ -123,16 +132,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
-            (self.optimizer in ("adam", "adamw"), f"optimizer must be adam or adamw, got {self.optimizer!r}"),
             (
-                self.sampling in ("random", "plate"),
-                f"sampling must be random or plate, got {self.sampling!r}",
-            ),
-            (
-                self.amp in ("auto", "bf16", "fp16", "off"),
-                f"amp must be auto, bf16, fp16 or off, got {self.amp!r}",
-            ),
+                getattr(self, name) in allowed,
+                f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}",
+            )
+            for name, allowed in CHOICES.items()
+        ]
+        checks += [
             (self.epochs >= 1 and self.batch_size >= 2, "epochs must be ≥ 1 and batch_size ≥ 2"),
             (self.lr > 0 and self.temperature > 0, "lr and temperature must be positive"),
         ]
@@ -615,8 +621,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr train``: one per :class:`TrainConfig` field."""
     parser.epilog = "Multi-GPU: torchrun --nproc_per_node N -m cellclr_lib.train --store STORE --out RUN ..."
     defaults = TrainConfig()
-    choices = {"arch": ARCHS, "optimizer": ("adam", "adamw"), "sampling": ("random", "plate"),
-               "amp": ("auto", "bf16", "fp16", "off"), "augment": ("paper_early", "paper_final", "microscopy")}  # fmt: skip
+    choices = CHOICES
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)

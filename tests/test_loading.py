@@ -80,25 +80,6 @@ def test_plate_sampling_keeps_each_batch_on_one_plate(store_path: Path) -> None:
     assert len({plates[b][0] for b in batches[:4]}) > 1 or len(batches) < 4  # plates interleave
 
 
-def test_class_sampling_balances_moas(store_path: Path) -> None:
-    store = st.CropStore.open(store_path)
-    batches = collect(make_loader(store, 12, sampling="class", seed=0))
-    moa = store.cells["moa"].to_numpy()
-    assert len(batches) == 100 // 12
-    for b in batches:
-        counts = pd.Series(moa[b]).value_counts()
-        assert set(counts.index) == set(MOAS) and (counts == 3).all()
-    flat = np.concatenate(batches)
-    assert len(np.unique(flat[moa[flat] == "D"])) == 5  # the rare class is cycled through, all of it
-
-
-def test_class_sampling_with_fewer_slots_than_classes(store_path: Path) -> None:
-    store = st.CropStore.open(store_path)
-    batches = collect(make_loader(store, 3, sampling="class", seed=2))
-    moa = store.cells["moa"].to_numpy()
-    assert len(batches) == 33 and all(len(set(moa[b])) == 3 for b in batches)
-
-
 def test_ranks_get_disjoint_batches_of_equal_count(store_path: Path) -> None:
     per_rank = [collect(make_loader(store_path, 8, seed=5, rank=r, world_size=3)) for r in range(3)]
     assert [len(b) for b in per_rank] == [4, 4, 4]  # 12 batches of 8 from 100 crops, 12 % 3 == 0

@@ -59,7 +59,7 @@ def test_whiten_gives_near_identity_dmso_covariance() -> None:
 def test_tvn_aligns_each_batch_dmso_covariance() -> None:
     wells = make_wells(n_dmso=400)
     wells.values[:] *= 30
-    out = normalize(wells, "tvn", coral_lam=1e-6)
+    out = normalize(wells, "tvn", lam=1e-6)
     controls = wells.meta["is_control"].to_numpy()
     covs = [
         np.cov(out.values[controls & wells.meta["batch"].eq(b).to_numpy()], rowvar=False, ddof=0)

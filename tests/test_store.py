@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -119,17 +118,6 @@ def test_open_rejects_misaligned_cells(tmp_path: Path) -> None:
     cells_for("P", 0, 4).to_parquet(tmp_path / "s" / "cells.parquet")
     with pytest.raises(CellclrError, match="4 rows"):
         st.CropStore.open(tmp_path / "s")
-
-
-def test_open_warns_about_other_parameters(tmp_path: Path) -> None:
-    write_store(tmp_path / "s", {"P": 3})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        st.CropStore.open(tmp_path / "s", expect={"crop_size": S, "nuclei.min_area": 60})
-    with pytest.warns(
-        UserWarning, match=r"crop_size=8 \(requested 96\); nuclei.min_area=60 \(requested 30\)"
-    ):
-        st.CropStore.open(tmp_path / "s", expect={"crop_size": 96, "nuclei": {"min_area": 30}})
 
 
 def test_parameter_differences_compare_json_values() -> None:

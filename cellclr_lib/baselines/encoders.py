@@ -46,7 +46,7 @@ def encoder_features(
     bilinear; ``None`` keeps S). Raises :class:`PretrainedWeightsUnavailable` when ``pretrained`` weights
     cannot be loaded.
     """
-    from cellclr_lib.models import build_encoder
+    from cellclr_lib.models import ImageNetWeightsUnavailable, build_encoder
 
     torch.manual_seed(seed)
     with warnings.catch_warnings(record=True) as caught:
@@ -55,7 +55,7 @@ def encoder_features(
             arch, pretrained=pretrained, small_input=small_input, in_channels=int(crops.shape[1])
         )
     for warning in caught:  # offline, build_encoder warns and keeps random weights: not this baseline
-        if pretrained and "ImageNet weights" in str(warning.message):
+        if pretrained and issubclass(warning.category, ImageNetWeightsUnavailable):
             raise PretrainedWeightsUnavailable(str(warning.message))  # it says why and how to fix it
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     from cellclr_lib.embed import embed_crops  # the embedding loop SimCLR checkpoints go through

@@ -14,9 +14,6 @@ as a path and works with ``num_workers > 0`` under fork and spawn alike.
   shuffled: every batch holds cells of one plate only. Negatives in the contrastive loss then come from the
   same plate, so the network cannot separate cells by plate/batch effects — the "batch-aware negatives"
   experiment.
-* ``"class"`` — every batch holds (as nearly as possible) equally many cells of each class (MoA, or the
-  compound where the MoA is unknown); rare classes are revisited, cycling through fresh permutations, so an
-  epoch has the same number of batches as with random sampling.
 
 **Distributed.** Every rank builds the same global list of batches (same seed and epoch) and takes every
 ``world_size``-th one starting at ``rank``, after trimming the list to a multiple of ``world_size``: the ranks
@@ -37,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cellclr_lib.data.store import CROPS_NAME, CropStore
 
-Sampling = Literal["random", "plate", "class"]
+Sampling = Literal["random", "plate"]
 
 
 class CropDataset(Dataset):
@@ -81,9 +78,9 @@ class CropBatchSampler(Sampler[list[int]]):
     """Batches of store indices by ``sampling``, sharded over ``world_size`` ranks (see the module docstring).
 
     Args:
-        cells: the store's cell table (``plate``, ``moa``, ``compound`` columns are used).
+        cells: the store's cell table (its ``plate`` column is used).
         batch_size: crops per batch.
-        sampling: ``"random"``, ``"plate"`` or ``"class"``.
+        sampling: ``"random"`` or ``"plate"``.
         indices: the store rows to sample from (all by default).
         drop_last: drop incomplete batches (per plate under ``"plate"``).
     """
@@ -101,8 +98,8 @@ class CropBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if sampling not in ("random", "plate", "class"):
-            raise ValueError(f"sampling must be 'random', 'plate' or 'class', not {sampling!r}")
+        if sampling not in ("random", "plate"):
+            raise ValueError(f"sampling must be 'random' or 'plate', not {sampling!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -116,13 +113,6 @@ class CropBatchSampler(Sampler[list[int]]):
         self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
         if sampling == "plate":
             self.groups = _codes(cells["plate"].to_numpy()[self.indices])
-        elif sampling == "class":
-            labels = (
-                cells["moa"].where(cells["moa"].notna(), cells["compound"])
-                if "moa" in cells
-                else cells["compound"]
-            )
-            self.groups = _codes(labels.astype(str).to_numpy()[self.indices])
         self._n_batches = len(self._global_batches())
 
     def set_epoch(self, epoch: int) -> None:
@@ -141,36 +131,11 @@ class CropBatchSampler(Sampler[list[int]]):
                 for b in self._cut(rng.permutation(self.indices[self.groups == g]))
             ]
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        else:
-            batches = self._balanced(rng)
         return batches[: len(batches) - len(batches) % self.world_size]
 
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
         return [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
-
-    def _balanced(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """Class-balanced batches: each class equally often per batch, members drawn from cycled permutations."""
-        n_classes = int(self.groups.max()) + 1
-        n = len(self.indices)
-        n_batches = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-        base = np.repeat(np.arange(n_classes), self.batch_size // n_classes)
-        remainder = self.batch_size % n_classes
-        slots = np.stack(
-            [
-                np.concatenate([base, rng.choice(n_classes, remainder, replace=False)])
-                for _ in range(n_batches)
-            ]
-        )
-        chosen = np.empty(slots.shape, dtype=np.int64)
-        for c in range(n_classes):
-            members = self.indices[self.groups == c]
-            need = int((slots == c).sum())
-            if need == 0:  # possible only when batch_size < number of classes
-                continue
-            reps = -(-need // len(members))
-            chosen[slots == c] = np.concatenate([rng.permutation(members) for _ in range(reps)])[:need]
-        return [rng.permutation(row) for row in chosen]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self._global_batches()[self.rank :: self.world_size]:

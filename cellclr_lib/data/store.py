@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,12 +75,8 @@ class CropStore:
     manifest: dict[str, Any]
 
     @classmethod
-    def open(cls, path: str | Path, *, expect: Mapping[str, Any] | None = None) -> CropStore:
-        """Open a complete store; warn if ``expect`` (parameter name → value) differs from its manifest.
-
-        ``expect`` may name top-level parameters (``crop_size``) or nested ones with dots
-        (``nuclei.min_area``). Raises :class:`CellclrError` when the store is missing or incomplete.
-        """
+    def open(cls, path: str | Path) -> CropStore:
+        """Open a complete store. Raises :class:`CellclrError` when the store is missing or incomplete."""
         path = Path(path)
         manifest_path = path / MANIFEST_NAME
         if not manifest_path.is_file():
@@ -124,18 +119,7 @@ class CropStore:
                 path=path,
                 fix=_REBUILD_FIX.format(path=path),
             )
-        store = cls(path=path, crops=crops, cells=cells, manifest=manifest)
-        if expect:
-            differences = parameter_differences(manifest.get("parameters", {}), expect)
-            if differences:
-                warnings.warn(
-                    f"crop store {path} was prepared with other parameters than requested: "
-                    + "; ".join(differences)
-                    + ". Rerun `cellclr prep` into a new --out to get the requested ones.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-        return store
+        return cls(path=path, crops=crops, cells=cells, manifest=manifest)
 
     def __len__(self) -> int:
         return len(self.crops)
