@@ -90,3 +90,22 @@ def similarity_heatmap(similarity: torch.Tensor | np.ndarray, positives: int | N
     ax.set_title("cosine similarity sᵢₖ (positives outlined)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return fig
+
+
+def epoch_metrics_figure(metrics: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
+    """The loss per epoch beside NSC and NSCB per epoch: is the pretext task also teaching mechanisms?
+
+    ``metrics`` is :func:`cellclr_lib.train.read_metrics`'s table (its loss is averaged per epoch),
+    ``epochs`` :func:`cellclr_lib.epoch_eval.read_epoch_metrics`'s.
+    """
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    loss_ax, nsc_ax = fig.subplots(1, 2)
+    loss = metrics.groupby("epoch")["loss"].mean()
+    loss_ax.plot(loss.index, loss.to_numpy(), marker="o", color="C0")
+    loss_ax.set(title="NT-Xent loss (mean over the epoch)", xlabel="epoch")
+    for column, label, colour in (("nsc", "NSC", "C1"), ("nscb", "NSCB", "C2")):
+        nsc_ax.plot(epochs["epoch"], 100 * epochs[column], marker="o", color=colour, label=label)
+    nsc_ax.set(title="1-NN MoA matching of the evaluation cells", xlabel="epoch", ylabel="% of treatments")
+    nsc_ax.set_ylim(0, 100)
+    nsc_ax.legend(frameon=False)
+    return fig
