@@ -67,9 +67,15 @@ import torch
 from IPython.display import Markdown, display
 
 from cellclr_lib.data.source import dataset_banner
+from cellclr_lib.epoch_eval import read_epoch_metrics
 from cellclr_lib.losses import NTXentLoss
 from cellclr_lib.notebook_runner import record_metrics
-from cellclr_lib.plots.training import simclr_diagram, similarity_heatmap, training_curves
+from cellclr_lib.plots.training import (
+    epoch_metrics_figure,
+    simclr_diagram,
+    similarity_heatmap,
+    training_curves,
+)
 from cellclr_lib.train import TrainConfig, read_metrics, train
 
 run_dir = Path(run_dir)
@@ -131,6 +137,32 @@ metrics.tail()
 
 # %%
 training_curves(metrics)
+
+# %% [markdown]
+# ## Is it learning mechanisms of action?
+# The loss only says how well the network tells a cell's two views apart from other cells. After every epoch
+# `train` also embeds a fixed set of up to 2,000 cells (`eval_cells`) with the current encoder and scores
+# them like the benchmark — well profiles, treatment profiles, nearest neighbour of another compound (NSC)
+# and of another compound in another batch (NSCB) — in `epoch_metrics.csv`. It costs about a second per
+# epoch; with fewer cells per well than notebook 4 uses, read it as a trend, not as the result.
+
+# %%
+epoch_scores = read_epoch_metrics(run)
+if epoch_scores.empty:
+    print("no per-epoch evaluation: eval_cells=0, or a store without MoA labels")
+else:
+    first, last = epoch_scores.iloc[0], epoch_scores.iloc[-1]
+    trend = "rose" if last["nsc"] > first["nsc"] else "did not rise"
+    display(epoch_metrics_figure(metrics, epoch_scores))
+    display(
+        Markdown(
+            f"While the loss fell from {metrics['loss'].iloc[0]:.2f} to {metrics['loss'].tail(5).mean():.2f}, "
+            f"NSC on the evaluation cells {trend}: {first['nsc']:.0%} after epoch 1, {last['nsc']:.0%} after "
+            f"epoch {int(last['epoch'])} (NSCB {first['nscb']:.0%} → {last['nscb']:.0%}). A falling loss with a "
+            "flat NSC means the network is learning invariances the benchmark does not reward; a gap between "
+            "NSC and NSCB that widens means it is learning batch (week) effects."
+        )
+    )
 
 # %%
 chance = 1 / (2 * batch_size - 1)
