@@ -20,10 +20,10 @@ from pathlib import Path
 
 import requests
 from requests.exceptions import ChunkedEncodingError
-from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.errors import CellclrError
+from cellclr_lib.progress import progress_bar
 
 USER_AGENT = f"cellclr/{__version__} (+python-requests)"
 #: read size; urllib3 drops a partly filled read when the connection breaks, so a drop costs at most this much
@@ -175,7 +175,7 @@ def _attempt(
             mode = "wb"
         with (
             part.open(mode) as out,
-            tqdm(
+            progress_bar(
                 total=total,
                 initial=have,
                 unit="B",

@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import tifffile
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.data import illumination as illum
@@ -74,6 +74,7 @@ from cellclr_lib.data.store import (
 )
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.io import atomic_path
+from cellclr_lib.progress import progress_bar
 
 FieldsChoice = Literal["benchmark", "all"]
 OnError = Literal["skip", "stop"]
@@ -362,7 +363,7 @@ def prep_dataset(
     mapper = _Mapper(workers if pending else 1)
     ok = False
     try:
-        with tqdm(
+        with progress_bar(
             total=int(table["plate"].isin(pending).sum()), desc="prep", unit="field", disable=not progress
         ) as bar:
             for plate in pending:
