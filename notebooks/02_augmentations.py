@@ -30,7 +30,7 @@
 # | --- | --- | --- |
 # | [Notebook 1: data preparation](01_data_preparation) | Necessary | makes the crop store used here |
 # | PyTorch tensors | Helpful | shapes `(B, C, H, W)` |
-# | SimCLR (Chen et al., 2020) | Helpful | explained in notebook 3 |
+# | SimCLR ([Chen et al., 2020](https://arxiv.org/abs/2002.05709)) | Helpful | explained in notebook 3 |
 #
 # **Time to learn**: 15 minutes.
 
@@ -89,7 +89,7 @@ store.cells.iloc[picked][["plate", "well", "compound", "concentration", "moa"]]
 # produce this variation between two images of cells that have the same phenotype?* If yes, the model should
 # ignore it, and the augmentation belongs in the recipe.
 #
-# - **Resized crop** — the strongest SimCLR augmentation in natural images (Chen et al., 2020). For a crop
+# - **Resized crop** — the strongest SimCLR augmentation in natural images ([Chen et al., 2020](https://arxiv.org/abs/2002.05709)). For a crop
 #   centred on one nucleus, a tiny crop (8 % of the area) may contain only cytoplasm; we keep it, milder.
 # - **Flips and 90° rotations** — cells have no preferred orientation on the plate. The paper tried rotations
 #   and commented them out; they are free, exact and natural here.
@@ -99,7 +99,7 @@ store.cells.iloc[picked][["plate", "well", "compound", "concentration", "moa"]]
 #   that NSCB punishes. Learning to ignore it is the point. Hue and saturation do *not* apply: they mix stains.
 # - **Blur and noise** — focus and camera noise vary from field to field.
 
-# %%
+# %% mystnb={"image": {"alt": "Grid of one cell's crop: each row applies one augmentation (resized crop, flips and rotations, affine, elastic, intensity, blur, noise) four times."}, "figure": {"caption": "One augmentation per row, four random draws each, on the same cell."}}
 operations_gallery(crops[0], k=4, seed=seed)
 
 # %% [markdown]
@@ -108,7 +108,7 @@ operations_gallery(crops[0], k=4, seed=seed)
 # and elastic step); `microscopy` is our recommendation: milder crops, both flips, rotations, per-channel
 # jitter, blur and a little noise. Each row is one cell, each column one random view of it.
 
-# %%
+# %% mystnb={"image": {"alt": "Grid of augmented views: one row per cell, five random views per row, for one augmentation preset."}, "figure": {"caption": "Five random views of each cell under the preset named above the figure."}}
 for name in PRESETS:
     display(Markdown(f"### `{name}`"))
     display(augmentation_gallery(crops, Augmenter(preset(name, image_size)), k=5, seed=seed))
@@ -121,7 +121,9 @@ for name in PRESETS:
 # rotations, elastic) is one resampling. We time both on the same crops in this process.
 
 # %%
-bench = torch.from_numpy(store.crops[: min(bench_images, len(store))])
+bench = torch.tensor(
+    store.crops[: min(bench_images, len(store))]
+)  # a copy: the memory-mapped store is read-only
 timings = []
 for name in PRESETS:
     per_image, batched = reference_transform(name, image_size), Augmenter(name, size=image_size)
@@ -138,9 +140,11 @@ speed = pd.DataFrame(timings).pivot(index="preset", columns="pipeline", values="
 speed["speed-up"] = speed["batched (cellclr)"] / speed["per image (torchvision)"]
 speed.round(1)
 
-# %%
+# %% mystnb={"image": {"alt": "Horizontal bar chart on a log scale: images per second of the per-image torchvision pipeline and of the batched cellclr pipeline, for each preset."}, "figure": {"caption": "Augmentation throughput on this machine's CPU threads, per preset (log scale)."}}
 ax = speed[["per image (torchvision)", "batched (cellclr)"]].plot.barh(logx=True, figsize=(7, 2.8))
-ax.set_xlabel(f"images per second ({torch.get_num_threads()} CPU threads, log scale)")
+_ = ax.set_xlabel(f"images per second ({torch.get_num_threads()} CPU threads, log scale)")
+
+# %% tags=["remove-cell"]
 record_metrics(
     run_dir, "02_augmentations", augment_speedup={k: float(v) for k, v in speed["speed-up"].items()}
 )

@@ -130,9 +130,9 @@ results = {
 table = pd.DataFrame(
     {
         method: {
-            "NSC": r.metrics["nsc"],
-            "NSCB": r.metrics["nscb"],
-            "drop": r.metrics["drop"],
+            "NSC": round(r.metrics["nsc"], 3),
+            "NSCB": round(r.metrics["nscb"], 3),
+            "drop": round(r.metrics["drop"], 3),
             "NSC correct": f"{r.metrics['nsc_correct']}/{r.metrics['nsc_total']}",
             "NSCB correct": f"{r.metrics['nscb_correct']}/{r.metrics['nscb_total']}",
         }
@@ -142,7 +142,7 @@ table = pd.DataFrame(
 table.index.name = "post-processing"
 table
 
-# %%
+# %% tags=["remove-cell"]
 record_metrics(
     run_dir,
     "04_embedding_evaluation",
@@ -154,11 +154,11 @@ record_metrics(
 # Accuracy per MoA shows which phenotypes the representation separates; the confusion matrix shows which MoAs
 # are mistaken for which (rows: the query's MoA, columns: its nearest neighbour's).
 
-# %%
+# %% mystnb={"image": {"alt": "Horizontal bar chart: NSC and NSCB accuracy for each MoA, between 0 and 1."}, "figure": {"caption": "Per-MoA 1-NN accuracy under the post-processing with the best NSCB."}}
 best = max(results, key=lambda m: results[m].metrics["nscb"])
 per_moa_figure(results[best])
 
-# %%
+# %% mystnb={"image": {"alt": "Confusion matrix: rows are the query treatment's MoA, columns the MoA of its nearest neighbour, with counts; correct matches lie on the diagonal."}, "figure": {"caption": "NSC confusion matrix under the same post-processing: off-diagonal counts are the mistakes."}}
 confusion_figure(results[best], "nsc")
 
 # %% [markdown]
@@ -166,11 +166,11 @@ confusion_figure(results[best], "nsc")
 # A t-SNE map of the well profiles, coloured by MoA and by week. Before post-processing, wells often cluster
 # by *week* — the batch effect NSCB measures. After TVN, weeks should mix while MoAs stay together.
 
-# %%
+# %% mystnb={"image": {"alt": "Two t-SNE scatter plots of the well profiles without post-processing, coloured by MoA on the left and by week on the right."}, "figure": {"caption": "Well profiles without post-processing, coloured by MoA (left) and week (right)."}}
 display(Markdown("**No post-processing**"))
 profile_map_figure(wells.subset(~wells.meta["is_control"].to_numpy()), color_by=("moa", "batch"), seed=seed)
 
-# %%
+# %% mystnb={"image": {"alt": "Two t-SNE scatter plots of the well profiles after TVN, coloured by MoA on the left and by week on the right."}, "figure": {"caption": "Well profiles after TVN, coloured by MoA (left) and week (right)."}}
 display(Markdown("**After TVN**"))
 tvn_wells = normalize(wells, "tvn")
 profile_map_figure(

@@ -7,6 +7,7 @@ check of a built book lives in ``tests/test_book.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -74,3 +75,11 @@ def test_book_renders_every_chapter_with_figures(built_book: Path) -> None:
         assert page.is_file(), f"{name} not rendered"
         assert "<img" in page.read_text(), f"{name} rendered without figures"
     assert "not computed here" in (built_book / "results.html").read_text(), "published numbers are labelled"
+
+
+def test_executed_pages_are_clean_for_a_reader(built_book: Path) -> None:
+    """At most one progress box per page, no warnings, no path of this machine, alt text on every image."""
+    spec = importlib.util.spec_from_file_location("book_check", ROOT / "scripts" / "book_check.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    assert check.check_pages(built_book, [str(ROOT)]) == []
