@@ -119,7 +119,8 @@ feature_sets["simclr"] = run_dir / "features" / "simclr"
 
 # %%
 table = compare(feature_sets, ["none", "tvn"])
-table[["method", "normalize", "nsc", "nscb", "drop", "nsc_total", "nscb_total"]].round(3).astype(object).fillna("—")
+shown = ["method", "normalize", "nsc", "nscb", "drop", "nsc_total", "nscb_total"]
+table[shown].round(3).astype(object).fillna("—")  # "—": a score that could not be computed
 
 # %% mystnb={"image": {"alt": "Two grouped bar charts, NSC on the left and NSCB on the right: one group per method, one bar per post-processing, accuracy from 0 to 1."}, "figure": {"caption": "NSC and NSCB of every method without post-processing and with TVN, on this run's data."}}
 comparison_figure(table)
