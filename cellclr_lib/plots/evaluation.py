@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cellclr_lib.plots.palette import category_colors
+
 if TYPE_CHECKING:
     from cellclr_lib.evaluate import Evaluation
     from cellclr_lib.profiles import Profiles
@@ -108,12 +110,12 @@ def profile_map_figure(
         labels = profiles.meta[column].astype(str)
         if column == "batch" and "batches" in profiles.meta:
             labels = profiles.meta["batches"].astype(str)
-        for label in sorted(labels.unique()):
+        for label, color in category_colors(labels).items():
             rows = (labels == label).to_numpy()
-            ax.scatter(xy[rows, 0], xy[rows, 1], s=12, label=label)
+            ax.scatter(xy[rows, 0], xy[rows, 1], s=12, label=label, color=color)
         ax.set_title(f"t-SNE of profiles, coloured by {column}")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(fontsize=6, markerscale=0.8, loc="center left", bbox_to_anchor=(1, 0.5))
+        ax.legend(fontsize=7, markerscale=1.2, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
     return fig
