@@ -89,7 +89,13 @@ from cellclr_lib.data.prep import prep_dataset, read_field
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.data.store import CropStore
 from cellclr_lib.notebook_runner import record_metrics
-from cellclr_lib.plots.data import crop_gallery, field_channels, illumination_before_after, nuclei_overlay
+from cellclr_lib.plots.data import (
+    background_shading_figure,
+    crop_gallery,
+    field_channels,
+    illumination_before_after,
+    nuclei_overlay,
+)
 
 data_dir, run_dir = Path(data_dir), Path(run_dir)
 
@@ -154,6 +160,14 @@ plate_rows = fields[fields["plate"] == example["plate"]]
 plate_dapi = metadata.channel_file_paths(plate_rows, data_dir)["DAPI"]
 profile = illumination_profile(read_field([p])[0] for p in plate_dapi)
 illumination_before_after(field[0], profile, correct(field[0], profile), channel="DAPI")
+
+# %% [markdown]
+# At a display range that fits the nuclei, a few percent of shading is invisible. Stretched over the
+# background (nuclei saturate), it shows — and so does whatever part of the shading the profile, estimated
+# from this plate's fields, did not capture:
+
+# %% mystnb={"image": {"alt": "The raw and the corrected DAPI field displayed over the background intensity range, nuclei saturated, and a line plot of the background level per column of both fields."}, "figure": {"caption": "The same field over its background intensity range, before and after correction, and its background level per column."}}
+background_shading_figure(field[0], correct(field[0], profile))
 
 # %% [markdown]
 # ## Finding nuclei

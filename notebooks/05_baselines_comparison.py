@@ -178,7 +178,7 @@ display(
 #   of the DMSO cloud (notebook 4); a representation whose batch effects are not of that form gains less.
 #
 # What would change with a GPU and the real data: `make regression PROFILE=full` trains a ResNet-50 for 200
-# epochs on every real cell. Only such a run can say whether the ranking Perakis et al. report — SimCLR above
+# epochs on every real cell. Only such a run can say whether the ranking [Perakis et al.](https://arxiv.org/abs/2103.16670) report — SimCLR above
 # earlier unsupervised methods and close to supervised ones — reproduces; the stand-in answers how the
 # pipeline behaves, not that question.
 #

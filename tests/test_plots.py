@@ -61,3 +61,14 @@ def test_normalization_toy_figure_draws_one_ellipse_per_week_and_panel() -> None
     fig = normalization_toy_figure({"none": xy, "again": xy * 2}, meta)
     assert [len(ax.patches) for ax in fig.axes] == [2, 2]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["Week2 DMSO", "Week10 DMSO"]
+
+
+def test_background_shading_figure_shows_a_flat_background_after_an_exact_correction() -> None:
+    from cellclr_lib.plots.data import background_shading_figure
+
+    columns = np.linspace(-1, 1, 64)
+    shading = 1 - 0.2 * columns[None, :] ** 2 * np.ones((48, 1))
+    field = 100 * shading * (1 + 0.01 * np.random.default_rng(0).normal(size=(48, 64)))
+    raw_line, corrected_line = background_shading_figure(field, field / shading).axes[2].get_lines()
+    assert np.ptp(raw_line.get_ydata()) > 0.15
+    assert np.ptp(corrected_line.get_ydata()) < 0.08
