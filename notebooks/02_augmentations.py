@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
@@ -34,14 +37,14 @@
 #
 # **Time to learn**: 15 minutes.
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 dataset = "synthetic"  # "synthetic" (the stand-in) or "bbbc021" (the real data, downloaded and prepared)
@@ -50,6 +53,9 @@ run_dir = "../runs/quick"  # where notebook 1 wrote the crop store (results go h
 image_size = 96  # side of the augmented views (the paper: 96 px, CI: 64 px)
 n_cells = 4  # cells shown in the galleries
 bench_images = 256  # crops timed in the speed comparison
+synthetic_preset = "small"  # stand-in made here if missing: "tiny" (CI) or "small" (the book)
+crop_size = 96  # crop side of a crop store made here if missing (as notebook 1)
+workers = 2  # processes for preparation when the crop store is made here
 seed = 0
 
 # %%
@@ -65,10 +71,23 @@ from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.data.store import CropStore
 from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.augment import augmentation_gallery, operations_gallery
+from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, prerequisites_note
 from cellclr_lib.timing import best_seconds
 
 run_dir = Path(run_dir)
-display(Markdown(dataset_banner(data_dir)))
+
+# %% [markdown]
+# ## Inputs
+# This notebook reads what notebook 1 made: the crop store.
+# Opened alone — on Colab, or with an empty run folder — the next cell makes whatever is missing with the
+# library's own functions, and says what it found or made.
+
+# %%
+notes = [
+    ensure_dataset(dataset, data_dir, preset=synthetic_preset, seed=seed, workers=workers),
+    ensure_crops(data_dir, run_dir, crop_size=crop_size, workers=workers),
+]
+display(Markdown(dataset_banner(data_dir)), Markdown(prerequisites_note(notes)))
 
 # %% [markdown]
 # ## The crops

@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
@@ -35,14 +38,14 @@
 #
 # **Time to learn**: 30 minutes.
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 dataset = "synthetic"  # "synthetic" (the stand-in) or "bbbc021"
@@ -58,6 +61,9 @@ temperature = 0.1
 max_cells = None  # train on a random subset of this many cells (None: all)
 sampling = "random"  # "random", or "plate": every batch from one plate (batch-aware negatives)
 device = "auto"  # "auto": CUDA when available, else CPU
+synthetic_preset = "small"  # stand-in made here if missing: "tiny" (CI) or "small" (the book)
+crop_size = 96  # crop side of a crop store made here if missing (as notebook 1)
+workers = 2  # processes for preparation when the crop store is made here
 seed = 0
 
 # %%
@@ -72,10 +78,23 @@ from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.losses import NTXentLoss
 from cellclr_lib.notebook_runner import PROFILES, record_metrics
 from cellclr_lib.plots.training import chance_levels, simclr_diagram, similarity_heatmap, training_curves
+from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, prerequisites_note
 from cellclr_lib.train import TrainConfig, read_metrics, train
 
 run_dir = Path(run_dir)
-display(Markdown(dataset_banner(data_dir)))
+
+# %% [markdown]
+# ## Inputs
+# This notebook reads what notebook 1 made: the crop store.
+# Opened alone — on Colab, or with an empty run folder — the next cell makes whatever is missing with the
+# library's own functions, and says what it found or made.
+
+# %%
+notes = [
+    ensure_dataset(dataset, data_dir, preset=synthetic_preset, seed=seed, workers=workers),
+    ensure_crops(data_dir, run_dir, crop_size=crop_size, workers=workers),
+]
+display(Markdown(dataset_banner(data_dir)), Markdown(prerequisites_note(notes)))
 
 # %% [markdown]
 # ## The idea
@@ -144,7 +163,7 @@ config = TrainConfig(
 )  # fmt: skip
 run = train(config)
 metrics = read_metrics(run)
-metrics.tail()
+metrics.tail().round({"loss": 3, "accuracy": 3, "lr": 6, "images_per_s": 1, "elapsed_s": 1})
 
 # %% [markdown]
 # ## Reading the curves

@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
@@ -35,14 +38,14 @@
 #
 # **Time to learn**: 20 minutes.
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 dataset = "synthetic"  # "synthetic" (the stand-in) or "bbbc021"
@@ -50,6 +53,9 @@ data_dir = "../data/synthetic-small"
 run_dir = "../runs/quick"  # holds crops/ (notebook 1) and simclr/ (notebook 3)
 device = "auto"  # "auto": CUDA when available, else CPU
 batch_size = 256  # embedding batch size
+synthetic_preset = "small"  # stand-in made here if missing: "tiny" (CI) or "small" (the book)
+crop_size = 96  # crop side of a crop store made here if missing (as notebook 1)
+workers = 2  # processes for preparation when the crop store is made here
 seed = 0
 
 # %%
@@ -68,10 +74,25 @@ from cellclr_lib.normalize import dmso_zscore, normalize, tvn, whiten
 from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import confusion_figure, per_moa_figure, profile_map_figure
 from cellclr_lib.plots.protocol import eligibility_figure, normalization_toy_figure
+from cellclr_lib.prerequisites import ensure_checkpoint, ensure_crops, ensure_dataset, prerequisites_note
 from cellclr_lib.profiles import Profiles, treatment_profiles, well_profiles
 
 run_dir = Path(run_dir)
-display(Markdown(dataset_banner(data_dir)))
+
+# %% [markdown]
+# ## Inputs
+# This notebook reads what notebooks 1 and 3 made: the crop store and the SimCLR checkpoint.
+# Opened alone — on Colab, or with an empty run folder — the next cell makes whatever is missing with the
+# library's own functions, and says what it found or made.
+
+# %%
+notes = [
+    ensure_dataset(dataset, data_dir, preset=synthetic_preset, seed=seed, workers=workers),
+    ensure_crops(data_dir, run_dir, crop_size=crop_size, workers=workers),
+]
+checkpoint, note = ensure_checkpoint(run_dir, device=device, seed=seed)
+notes.append(note)
+display(Markdown(dataset_banner(data_dir)), Markdown(prerequisites_note(notes)))
 
 # %% [markdown]
 # ## Embed every cell
@@ -81,7 +102,6 @@ display(Markdown(dataset_banner(data_dir)))
 # every baseline uses, so one evaluation path serves all methods.
 
 # %%
-checkpoint = run_dir / "simclr" / "checkpoints" / "last.pt"
 out = embed_store(
     checkpoint, run_dir / "crops", run_dir / "features" / "simclr", batch_size=batch_size, device=device
 )

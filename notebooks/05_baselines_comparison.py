@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
@@ -37,14 +40,14 @@
 #
 # **Time to learn**: 15 minutes.
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 dataset = "synthetic"  # "synthetic" (the stand-in) or "bbbc021"
@@ -57,6 +60,8 @@ batch_size = 128
 train_cells = None  # cells the VAE and weakly supervised networks train on (None: all)
 device = "auto"
 workers = 2  # processes for the hand-engineered features
+synthetic_preset = "small"  # stand-in made here if missing: "tiny" (CI) or "small" (the book)
+crop_size = 96  # crop side of a crop store made here if missing (as notebook 1)
 seed = 0
 
 # %%
@@ -71,11 +76,25 @@ from cellclr_lib.compare import compare
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import comparison_figure
+from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, ensure_simclr_features, prerequisites_note
 from cellclr_lib.published import published_results
 
 run_dir = Path(run_dir)
 store = run_dir / "crops"
-display(Markdown(dataset_banner(data_dir)))
+
+# %% [markdown]
+# ## Inputs
+# This notebook reads what notebooks 1 and 4 made: the crop store and the SimCLR features.
+# Opened alone — on Colab, or with an empty run folder — the next cell makes whatever is missing with the
+# library's own functions, and says what it found or made.
+
+# %%
+notes = [
+    ensure_dataset(dataset, data_dir, preset=synthetic_preset, seed=seed, workers=workers),
+    ensure_crops(data_dir, run_dir, crop_size=crop_size, workers=workers),
+]
+notes += ensure_simclr_features(run_dir, device=device, batch_size=batch_size, seed=seed)
+display(Markdown(dataset_banner(data_dir)), Markdown(prerequisites_note(notes)))
 
 # %% [markdown]
 # ## Compute every baseline

@@ -153,10 +153,14 @@ def test_every_parameter_is_parsed_by_papermill(name: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("name", runner.NOTEBOOKS)
-def test_colab_badge_and_install_follow_the_one_repository_url(name: str) -> None:
+def test_colab_badge_install_and_gpu_follow_the_one_repository_url_and_this_version(name: str) -> None:
+    from cellclr_lib import __version__
+
     text = (runner.NOTEBOOK_DIR / f"{name}.py").read_text()
     assert runner.colab_url(name) in text
-    assert f'repository = "{runner.repository_url()}"' in text
+    assert f'release = "{runner.repository_url()}@v{__version__}"' in text, "Colab installs a pinned tag"
+    metadata = jupytext.read(runner.NOTEBOOK_DIR / f"{name}.py").metadata
+    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"], "Colab is asked for a GPU"
 
 
 def test_kernel_paths_inside_the_repository_are_relative_to_the_notebooks(tmp_path: Path) -> None:
