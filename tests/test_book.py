@@ -105,6 +105,13 @@ def test_every_chapter_is_rendered(built_book: Path) -> None:
     assert "published numbers on the real data" in results and "not computed here" in results
 
 
+def test_launch_buttons_open_the_notebook_sources_not_the_executed_copies(built_book: Path) -> None:
+    for name in NOTEBOOKS:
+        html = (built_book / "executed" / f"{name}.html").read_text()
+        assert html.count(colab_url(name)) >= 2, f"{name}: the header's Colab button and the badge"
+        assert "/book/executed/" not in html, "executed copies are build outputs, not in the repository"
+
+
 def test_every_notebook_figure_cell_has_alt_text_and_a_caption() -> None:
     for name in NOTEBOOKS:
         for cell in jupytext.read(NOTEBOOK_DIR / f"{name}.py").cells:
