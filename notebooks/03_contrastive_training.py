@@ -247,8 +247,9 @@ pd.DataFrame({"assumed GPU cells/s": [500, 1000, 2000]}).assign(
 # training_curves(read_metrics(plate_run), batch_size=batch_size)
 # ```
 #
-# Notebook 4 evaluates any checkpoint: point its `checkpoint` at `run_dir / "simclr-plate" / "checkpoints"
-# / "last.pt"` and its `features` folder at `"simclr-plate"` to see the effect on the drop.
+# To measure its effect on the drop, open notebook 4, add `checkpoint = run_dir / "simclr-plate" /
+# "checkpoints" / "last.pt"` after its *Inputs* cell and run the rest: it embeds that encoder instead (into
+# `features/simclr`, which notebook 5 reads; rerun notebook 4 unchanged to go back).
 #
 # ## Further reading
 # - [BYOL](https://arxiv.org/abs/2006.07733) (Grill et al., 2020) and [DINO](https://arxiv.org/abs/2104.14294)

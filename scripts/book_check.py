@@ -88,10 +88,12 @@ def page_problems(page: str, html: str, forbidden_paths: list[str]) -> list[str]
 def check_pages(html_dir: str | Path, forbidden_paths: list[str] | None = None) -> list[str]:
     """Static problems of every page of the built book (see :func:`page_problems`); empty when clean.
 
-    ``forbidden_paths`` default to this checkout's absolute path: a page showing it leaks the build machine.
+    ``forbidden_paths`` default to this checkout's absolute path and the home folder: a page showing either
+    leaks the build machine.
     """
     html_dir = Path(html_dir)
-    forbidden = [str(p) for p in (forbidden_paths if forbidden_paths is not None else [ROOT])]
+    machine = [ROOT] + ([Path.home()] if len(Path.home().parts) > 1 else [])
+    forbidden = [str(p) for p in (forbidden_paths if forbidden_paths is not None else machine)]
     problems = []
     for page in _pages(html_dir):
         problems += page_problems(page, (html_dir / page).read_text(encoding="utf-8"), forbidden)
