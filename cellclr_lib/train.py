@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from cellclr_lib import __version__, options
 from cellclr_lib.checkpoint import LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -54,6 +53,7 @@ from cellclr_lib.errors import CellclrError, DataError, require
 from cellclr_lib.io import read_json, write_json_atomic, write_table_atomic
 from cellclr_lib.losses import nt_xent
 from cellclr_lib.models import ARCHS, build_model
+from cellclr_lib.progress import progress_bar
 
 METRICS = "metrics.csv"
 CONFIG = "config.json"
@@ -358,7 +358,7 @@ def train(config: TrainConfig, store_or_loader: Iterable | str | Path | None = N
     for epoch in range(start_epoch, end_epoch):
         _set_epoch(loader, epoch)
         net.train()
-        bar = tqdm(
+        bar = progress_bar(
             loader,
             desc=f"epoch {epoch + 1}/{config.epochs}",
             unit="batch",

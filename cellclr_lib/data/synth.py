@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import tifffile
-from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.data import metadata
@@ -53,6 +52,7 @@ from cellclr_lib.errors import CellclrError, require
 from cellclr_lib.io import atomic_path, read_json, write_json_atomic, write_table_atomic, write_text_atomic
 from cellclr_lib.options import positive_int
 from cellclr_lib.pool import WorkerPool
+from cellclr_lib.progress import progress_bar
 
 TRUTH_FILE = "synthetic_truth.parquet"
 PARTIAL_MARKER = ".synthetic-partial.json"
@@ -363,7 +363,7 @@ def generate(
         for row in chosen.to_dict("records")
     ]
     truth_rows: list[dict] = []
-    for rows in tqdm(
+    for rows in progress_bar(
         _map(tasks, workers), total=len(tasks), desc="synthetic fields", unit="field", disable=not progress
     ):
         truth_rows += rows
