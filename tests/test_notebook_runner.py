@@ -165,7 +165,10 @@ def test_colab_badge_install_and_gpu_follow_the_one_repository_url_and_this_vers
     assert runner.colab_url(name) in text
     assert f'release = "{runner.repository_url()}@v{__version__}"' in text, "Colab installs a pinned tag"
     metadata = jupytext.read(runner.NOTEBOOK_DIR / f"{name}.py").metadata
-    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"], "Colab is asked for a GPU"
+    if name in runner.REAL_PROFILE_NOTEBOOKS:  # a table of 632 wells: a GPU would only wait in Colab's queue
+        assert "accelerator" not in metadata
+    else:
+        assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"], "Colab is asked for a GPU"
 
 
 def test_kernel_paths_inside_the_repository_are_relative_to_the_notebooks(tmp_path: Path) -> None:
