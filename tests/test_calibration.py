@@ -8,6 +8,7 @@ import pytest
 
 from cellclr_lib.data import calibration
 from cellclr_lib.data.calibration import FEATURE_NAMES, FEATURES, calibration_table, load_calibration
+from cellclr_lib.data.standin_phenotype import Calibration, response
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +54,35 @@ def test_one_mapping_names_real_columns() -> None:
     for feature in FEATURES:
         assert {part.strip() for part in feature.cellprofiler.split("/")} <= columns
         assert feature.handcrafted in {"", *feature_names()}
+
+
+def test_responses_are_one_at_the_dmso_median_and_follow_the_feature() -> None:
+    for kind in ("ratio", "deficit", "inverse", "aspect"):
+        assert response(kind, 0.6, 0.6) == pytest.approx(1.0)
+    assert response("ratio", 2.0, 1.0) == pytest.approx(2.0)
+    assert response("deficit", 0.8, 0.9) == pytest.approx(2.0), "lower solidity, deeper lobes"
+    assert response("inverse", 0.4, 0.5) > 1 > response("inverse", 0.6, 0.5), "lower form factor, rougher"
+    assert response("aspect", 0.8, 0.6) > 1, "higher eccentricity, more elongated"
+    with pytest.raises(ValueError, match="unknown response"):
+        response("cube", 1.0, 1.0)
+
+
+def test_dmso_draws_the_renderer_defaults_and_signatures_move_them() -> None:
+    cal = Calibration.load()
+    zero = pd.Series(0.0, index=list(FEATURE_NAMES))
+    assert all(
+        v == pytest.approx(1.0, abs=1e-3) for v in cal.renderer_multipliers(cal.targets(zero)).values()
+    )
+    taxol = cal.signature("Microtubule stabilizers", "taxol", 1.0)
+    assert taxol.equals(cal.treatment.loc[("taxol", 1.0)])
+    stabilised = cal.renderer_multipliers(cal.targets(taxol))
+    assert stabilised["tubulin"] > 1.5
+    deficit = response("deficit", cal.targets(taxol)["cell_solidity"], cal.median["cell_solidity"])
+    assert stabilised["cell_lobes"] == pytest.approx(1 + 3.0 * (float(deficit) - 1)), (
+        "with the feature's gain"
+    )
+    unknown = cal.signature("Aurora kinase inhibitors", "no-such-compound", 1.0)
+    assert unknown.equals(cal.moa.loc["Aurora kinase inhibitors"])
+    assert (cal.signature("DMSO", "DMSO", 0.0) == 0).all()
+    extreme = cal.targets(pd.Series(-1000.0, index=list(FEATURE_NAMES)))
+    assert (extreme >= 0).all() and extreme["cell_solidity"] >= 0.5 and extreme["cell_area"] > 0

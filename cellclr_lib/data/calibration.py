@@ -6,7 +6,7 @@ profiles (``scripts/calibrate_standin.py`` rewrites it; a test re-derives it and
 for each feature of :data:`FEATURES`:
 
 * ``dmso``: the distribution of the DMSO well means (``median``, ``q25``, ``q75``) and ``sd_well``, the
-  within-plate standard deviation of DMSO wells pooled over plates — the unit of every shift below;
+  (robust) within-plate standard deviation of DMSO wells — the unit of every shift below;
 * ``batch``: ``week`` = spread (SD) of the week means of the DMSO plate means, and ``plate`` = spread of the
   DMSO plate means around their week's mean, both in ``sd_well`` units (how much a week / a plate moves a
   feature compared with the well-to-well noise inside a plate);
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from cellclr_lib.data.ljosa import WellProfiles, load_ljosa_wells
@@ -43,12 +42,23 @@ class CalibratedFeature:
         renderer: the :mod:`cellclr_lib.data.synthetic_render` cell parameter it sets (``""``: none, it
             follows from others).
         handcrafted: the hand-engineered feature measuring it on crops (``""``: not measured there).
+        response: how the renderer parameter follows a target value ``t`` of the feature, relative to the
+            DMSO median ``m`` (see :func:`cellclr_lib.data.standin_phenotype.response`): ``ratio`` = t / m
+            (areas, intensities), ``deficit`` = (1 − t) / (1 − m) (solidity: lobe
+            depth; texture correlation: fine-grained texture), ``inverse`` =
+            (1/t − 1) / (1/m − 1) (form factor: outline roughness), ``aspect`` = the axis ratio
+            1/√(1 − t²) of an ellipse of eccentricity t.
+        gain: the renderer multiplier is ``1 + gain × (response − 1)``. Above 1 where the renderer parameter
+            makes only part of what the measurement sees (the crops' segmentation adds its own raggedness to
+            every outline; mitosis is the only cause of tubulin over the nucleus the renderer draws).
     """
 
     name: str
     cellprofiler: str
     renderer: str
     handcrafted: str
+    response: str = "ratio"
+    gain: float = 1.0
 
 
 #: CellProfiler feature -> renderer parameter -> hand-engineered feature: the single mapping of the stand-in.
@@ -62,19 +72,35 @@ FEATURES: tuple[CalibratedFeature, ...] = (
         "nucleus_cell_area_ratio",
     ),
     CalibratedFeature(
-        "nucleus_eccentricity", "Nuclei_AreaShape_Eccentricity", "nucleus_aspect", "nucleus_eccentricity"
+        "nucleus_eccentricity",
+        "Nuclei_AreaShape_Eccentricity",
+        "nucleus_aspect",
+        "nucleus_eccentricity",
+        "aspect",
+        2.0,
     ),
     CalibratedFeature(
-        "cell_eccentricity", "Cells_AreaShape_Eccentricity", "cell_aspect", "cell_eccentricity"
+        "cell_eccentricity", "Cells_AreaShape_Eccentricity", "cell_aspect", "cell_eccentricity", "aspect"
     ),
-    CalibratedFeature("nucleus_solidity", "Nuclei_AreaShape_Solidity", "nucleus_lobes", "nucleus_solidity"),
-    CalibratedFeature("cell_solidity", "Cells_AreaShape_Solidity", "cell_lobes", "cell_solidity"),
     CalibratedFeature(
-        "nucleus_form_factor", "Nuclei_AreaShape_FormFactor", "nucleus_roughness", "nucleus_form_factor"
+        "nucleus_solidity", "Nuclei_AreaShape_Solidity", "nucleus_lobes", "nucleus_solidity", "deficit", 3.0
     ),
-    CalibratedFeature("cell_form_factor", "Cells_AreaShape_FormFactor", "cell_roughness", "cell_form_factor"),
-    CalibratedFeature("neighbours", "Nuclei_Neighbors_NumberOfNeighbors_10", "density", ""),
-    CalibratedFeature("percent_touching", "Cells_Neighbors_PercentTouching_3", "", ""),
+    CalibratedFeature(
+        "cell_solidity", "Cells_AreaShape_Solidity", "cell_lobes", "cell_solidity", "deficit", 3.0
+    ),
+    CalibratedFeature(
+        "nucleus_form_factor",
+        "Nuclei_AreaShape_FormFactor",
+        "nucleus_roughness",
+        "nucleus_form_factor",
+        "inverse",
+        3.0,
+    ),
+    CalibratedFeature(
+        "cell_form_factor", "Cells_AreaShape_FormFactor", "cell_roughness", "cell_form_factor", "inverse", 3.0
+    ),
+    CalibratedFeature("neighbours", "Nuclei_Neighbors_NumberOfNeighbors_10", "", ""),
+    CalibratedFeature("percent_touching", "Cells_Neighbors_PercentTouching_3", "density", ""),
     CalibratedFeature("dna_nucleus", "Nuclei_Intensity_MeanIntensity_CorrDAPI", "dna", "nucleus_mean_DAPI"),
     CalibratedFeature(
         "tubulin_cytoplasm", "Cytoplasm_Intensity_MeanIntensity_CorrTub", "tubulin", "cytoplasm_mean_Tubulin"
@@ -89,8 +115,10 @@ FEATURES: tuple[CalibratedFeature, ...] = (
     CalibratedFeature(
         "tubulin_nucleus_cytoplasm_ratio",
         "Nuclei_Intensity_MeanIntensity_CorrTub / Cytoplasm_Intensity_MeanIntensity_CorrTub",
-        "tubulin_over_nucleus",
+        "mitotic",
         "",
+        "ratio",
+        25.0,
     ),
     CalibratedFeature(
         "actin_nucleus_cytoplasm_ratio",
@@ -98,14 +126,20 @@ FEATURES: tuple[CalibratedFeature, ...] = (
         "actin_over_nucleus",
         "",
     ),
+    CalibratedFeature("dna_texture", "Nuclei_Texture_Correlation_CorrDAPI_3_0", "dna_texture", "", "deficit"),
     CalibratedFeature(
-        "dna_texture", "Nuclei_Texture_Contrast_CorrDAPI_3_0", "dna_texture", "nucleus_std_DAPI"
+        "tubulin_texture",
+        "Cells_Texture_Correlation_CorrTub_3_0",
+        "tubulin_texture",
+        "cell_correlation_d3_Tubulin",
+        "deficit",
     ),
     CalibratedFeature(
-        "tubulin_texture", "Cells_Texture_Contrast_CorrTub_3_0", "tubulin_texture", "cell_contrast_d3_Tubulin"
-    ),
-    CalibratedFeature(
-        "actin_texture", "Cells_Texture_Contrast_CorrActin_3_0", "actin_texture", "cell_contrast_d3_Actin"
+        "actin_texture",
+        "Cells_Texture_Correlation_CorrActin_3_0",
+        "actin_texture",
+        "cell_correlation_d3_Actin",
+        "deficit",
     ),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -121,14 +155,17 @@ def calibrated_features(wells: WellProfiles) -> pd.DataFrame:
 
 
 def plate_shifts(values: pd.DataFrame, meta: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Every well's shift from its plate's DMSO mean in units of the pooled within-plate DMSO SD, and that SD.
+    """Every well's shift from its plate's DMSO mean in units of the within-plate DMSO SD, and that SD.
 
-    Shared by the real profiles and the stand-in's measurements, so both signatures mean the same thing.
+    The SD is robust (1.4826 × the median absolute deviation of DMSO wells from their plate mean): a few
+    outlier wells would otherwise inflate it several-fold for shape features. Shared by the real profiles and
+    the stand-in's measurements, so both signatures mean the same thing.
     """
     dmso = values[meta["is_control"].to_numpy()]
     plates = meta.loc[meta["is_control"], "plate"].to_numpy()
     centre = dmso.groupby(plates).mean()
-    sd_well = np.sqrt(dmso.groupby(plates).var(ddof=1).mean())
+    deviations = dmso - centre.loc[plates].to_numpy()
+    sd_well = 1.4826 * (deviations - deviations.median()).abs().median()
     shifts = (values - centre.loc[meta["plate"]].to_numpy()) / sd_well
     return shifts, sd_well
 
