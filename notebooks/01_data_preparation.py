@@ -178,7 +178,7 @@ crop_gallery(store.crops, store.cells, by="moa", per_group=8, seed=seed)
 # CellProfiler feature drives which drawing parameter.
 #
 # Here we measure the crops back with the project's hand-engineered features (notebook 3 uses them as a
-# baseline) on a sample of cells per well, and compare with the real values.
+# baseline) on eight cells per well, and compare with the real values.
 
 # %%
 if dataset == "synthetic":
@@ -193,7 +193,7 @@ if dataset == "synthetic":
     from cellclr_lib.data.standin_phenotype import Calibration
     from cellclr_lib.plots.standin import dmso_calibration, signature_maps
 
-    sample = sample_per_well(store.cells, per_well=12, seed=seed)
+    sample = sample_per_well(store.cells, per_well=8, seed=seed)
     measured = handcrafted_feature_set(
         np.asarray(store.crops[sample]), store.cells.iloc[sample], workers=workers, progress=False
     )
@@ -204,8 +204,8 @@ if dataset == "synthetic":
 
 # %% [markdown]
 # DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and the shape medians sit near
-# the real interquartile range. Intensities are in different units (CellProfiler measured the raw images, we
-# measure 8-bit crops), so only their *shifts* are compared, below.
+# the real interquartile range. Intensities are left out here: CellProfiler measured the raw images, we
+# measure 8-bit crops, so only their *shifts* are comparable — the signatures below.
 
 # %%
 if dataset == "synthetic":

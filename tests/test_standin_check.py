@@ -9,6 +9,7 @@ from cellclr_lib.data.calibration import calibrated_features
 from cellclr_lib.data.ljosa import load_ljosa_wells
 from cellclr_lib.data.standin_check import (
     MEASURED,
+    SAME_UNITS,
     dmso_comparison,
     sample_per_well,
     signature_correlations,
@@ -31,6 +32,9 @@ def test_real_profiles_measured_as_the_stand_in_is_reproduce_the_calibration() -
     correlations = signature_correlations(signatures)
     assert len(correlations) == 12 and (correlations > 0.999).all()
     comparison = dmso_comparison(wells)
+    assert (
+        list(comparison.index) == SAME_UNITS and "cell_area" in SAME_UNITS and "dna_nucleus" not in SAME_UNITS
+    )
     assert comparison["inside_iqr"].all() and comparison["within_20pct"].all()
     shifted = Profiles(meta=wells.meta, values=wells.values * 1.3)
     assert not dmso_comparison(shifted)["within_20pct"].any()

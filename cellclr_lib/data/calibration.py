@@ -6,7 +6,7 @@ profiles (``scripts/calibrate_standin.py`` rewrites it; a test re-derives it and
 for each feature of :data:`FEATURES`:
 
 * ``dmso``: the distribution of the DMSO well means (``median``, ``q25``, ``q75``) and ``sd_well``, the
-  (robust) within-plate standard deviation of DMSO wells — the unit of every shift below;
+  within-plate standard deviation of DMSO wells pooled over plates — the unit of every shift below;
 * ``batch``: ``week`` = spread (SD) of the week means of the DMSO plate means, and ``plate`` = spread of the
   DMSO plate means around their week's mean, both in ``sd_well`` units (how much a week / a plate moves a
   feature compared with the well-to-well noise inside a plate);
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cellclr_lib.data.ljosa import WellProfiles, load_ljosa_wells
@@ -155,17 +156,16 @@ def calibrated_features(wells: WellProfiles) -> pd.DataFrame:
 
 
 def plate_shifts(values: pd.DataFrame, meta: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Every well's shift from its plate's DMSO mean in units of the within-plate DMSO SD, and that SD.
+    """Every well's shift from its plate's DMSO mean in units of the pooled within-plate DMSO SD, and that SD.
 
-    The SD is robust (1.4826 × the median absolute deviation of DMSO wells from their plate mean): a few
-    outlier wells would otherwise inflate it several-fold for shape features. Shared by the real profiles and
-    the stand-in's measurements, so both signatures mean the same thing.
+    Shared by the real profiles and the stand-in's measurements, so both signatures mean the same thing. The
+    pooled SD, not a robust one, on purpose: real DMSO wells have heavy tails for shape features, and the
+    stand-in's Gaussian well noise in robust units would make those features dominate every profile.
     """
     dmso = values[meta["is_control"].to_numpy()]
     plates = meta.loc[meta["is_control"], "plate"].to_numpy()
     centre = dmso.groupby(plates).mean()
-    deviations = dmso - centre.loc[plates].to_numpy()
-    sd_well = 1.4826 * (deviations - deviations.median()).abs().median()
+    sd_well = np.sqrt(dmso.groupby(plates).var(ddof=1).mean())
     shifts = (values - centre.loc[meta["plate"]].to_numpy()) / sd_well
     return shifts, sd_well
 

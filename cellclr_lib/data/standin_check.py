@@ -20,6 +20,9 @@ from cellclr_lib.profiles import Profiles, well_profiles
 
 #: calibrated feature -> hand-engineered feature measuring it (only those with one).
 MEASURED: dict[str, str] = {f.name: f.handcrafted for f in FEATURES if f.handcrafted}
+#: measured features in the same units on real and stand-in cells: sizes in native pixels and scale-free shape
+#: and texture statistics (intensities are not: CellProfiler measured raw images, we measure 8-bit crops).
+SAME_UNITS: list[str] = [f.name for f in FEATURES if f.handcrafted and "Intensity" not in f.cellprofiler]
 
 
 def sample_per_well(cells: pd.DataFrame, per_well: int, seed: int = 0) -> np.ndarray:
@@ -69,19 +72,20 @@ def signature_correlations(standin: pd.DataFrame, calibration: Calibration | Non
 
 
 def dmso_comparison(wells: Profiles, calibration: Calibration | None = None) -> pd.DataFrame:
-    """Real DMSO median / IQR beside the stand-in's DMSO median, per measured feature, with the verdicts.
+    """Real DMSO median / IQR beside the stand-in's DMSO median, per feature of :data:`SAME_UNITS`, with the
+    verdicts.
 
     ``inside_iqr``: the stand-in's median lies in the real interquartile range of DMSO wells;
     ``within_20pct``: it is within ±20 % of the real median.
     """
     calibration = calibration or Calibration.load()
     control = wells.meta["is_control"].to_numpy()
-    standin = pd.DataFrame(wells.values[control], columns=list(MEASURED)).median()
+    standin = pd.DataFrame(wells.values[control], columns=list(MEASURED)).median()[SAME_UNITS]
     out = pd.DataFrame(
         {
-            "real_median": calibration.median[list(MEASURED)],
-            "real_q25": calibration.q25[list(MEASURED)],
-            "real_q75": calibration.q75[list(MEASURED)],
+            "real_median": calibration.median[SAME_UNITS],
+            "real_q25": calibration.q25[SAME_UNITS],
+            "real_q75": calibration.q75[SAME_UNITS],
             "standin_median": standin,
         }
     )

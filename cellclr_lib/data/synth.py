@@ -13,7 +13,7 @@ concentrations, MoAs and file names with their UUIDs, the CSV lines copied verba
 
 Biology is calibrated on the real BBBC021 CellProfiler profiles (:mod:`cellclr_lib.data.calibration`): each
 well's cells get the real signature of its treatment (the median shift of its real wells from their plate's
-DMSO wells), a well-to-well deviation of the real size, and the plate's batch effect — week and plate parts
+DMSO wells), a well-to-well deviation, and the plate's batch effect — week and plate parts
 with the spread the real DMSO plate means show — scaled by ``batch_effect``. Cells are drawn at BBBC021's
 native scale in every preset (:mod:`cellclr_lib.data.synthetic_render`); smaller presets have smaller fields.
 Every chosen plate carries its six real DMSO wells.
@@ -63,7 +63,9 @@ class SynthConfig:
         sites: fields per well (sites 1..n).
         dmso_wells_per_plate: DMSO control wells on every chosen plate (BBBC021: six).
         batch_effect: strength of the week and plate effects (1 = as large as in the real data, 0 = none).
-        well_noise: well-to-well deviation, in the real within-plate DMSO standard deviations.
+        well_noise: well-to-well deviation drawn per well, in the real within-plate DMSO standard deviations.
+            Below 1 because a stand-in well averages a few dozen measured cells where a real well averages
+            hundreds: the sampling of cells already adds most of the real wells' spread.
     """
 
     preset: str = "tiny"
@@ -75,7 +77,7 @@ class SynthConfig:
     sites: int = 1
     dmso_wells_per_plate: int = 6
     batch_effect: float = 1.0
-    well_noise: float = 0.7
+    well_noise: float = 0.3
 
     def __post_init__(self) -> None:
         problems = [

@@ -33,11 +33,11 @@ from scipy import ndimage
 DMSO: dict[str, float] = {
     "nucleus_area": 990.0,
     "cell_area": 5000.0,
-    "nucleus_aspect": 0.25,  # excess axis ratio: 1.25
-    "cell_aspect": 1.15,
-    "nucleus_lobes": 0.05,
+    "nucleus_aspect": 0.23,  # excess axis ratio: 1.23
+    "cell_aspect": 1.05,
+    "nucleus_lobes": 0.07,
     "cell_lobes": 0.04,
-    "nucleus_roughness": 0.005,
+    "nucleus_roughness": 0.006,
     "cell_roughness": 0.01,
     "density": 0.8,  # fraction of lattice sites holding a cell
     "dna": 5000.0,
@@ -50,8 +50,9 @@ DMSO: dict[str, float] = {
     "actin_texture": 0.45,
 }
 #: cell-to-cell variation within a well (log-normal σ; ``shape``: ± relative range of aspect and harmonics).
-#: Not in the per-well profiles: set so that wells of ~30 measured cells vary about as much as real wells.
-CELL_SPREAD = {"area": 0.12, "intensity": 0.1, "texture": 0.1, "shape": 0.12}
+#: Not in the per-well profiles (they hold well means only); kept modest so that wells of a few dozen measured
+#: cells do not vary much more than real wells of hundreds.
+CELL_SPREAD = {"area": 0.1, "intensity": 0.08, "texture": 0.08, "shape": 0.1}
 #: a mitotic cell is round and small, with condensed, brighter DNA (morphology, not calibrated).
 MITOSIS = {"cell_area": 0.45, "nucleus_area": 0.4, "dna": 2.2, "tubulin": 1.3, "dna_texture": 2.0}
 #: lattice site area / drawn cell area: below 1, neighbouring outlines overlap and share a boundary.
