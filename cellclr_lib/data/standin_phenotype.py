@@ -45,9 +45,13 @@ def response(kind: str, target: np.ndarray | float, median: float) -> np.ndarray
     if kind == "inverse":
         return (1 / t - 1) / (1 / median - 1)
     if kind == "aspect":
-        axis = lambda e: 1 / np.sqrt(1 - np.square(e)) - 1  # noqa: E731
-        return axis(t) / axis(median)
+        return _excess_axis_ratio(t) / _excess_axis_ratio(median)
     raise ValueError(f"unknown response {kind!r}")
+
+
+def _excess_axis_ratio(eccentricity: np.ndarray | float) -> np.ndarray:
+    """a − 1 for the axis ratio a = 1/√(1 − e²) of an ellipse of eccentricity e."""
+    return 1 / np.sqrt(1 - np.square(eccentricity)) - 1
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class Cells:
     props: dict[str, np.ndarray]
 
     def nucleus_centres(self) -> np.ndarray:
+        """Nucleus centres ``(n, 2)`` as (x, y): off the cell centre by a small random offset."""
         return self.centres + self.props["nucleus_offset"]
 
     def nuclei(self) -> np.ndarray:
@@ -189,6 +190,7 @@ def _normalised_radius(dx: np.ndarray, dy: np.ndarray, props: dict, i: int, part
 
 
 def _window(shape: tuple[int, int], x: float, y: float, reach: float) -> tuple[slice, slice] | None:
+    """The part of the field within ``reach`` px of (x, y), or None where it lies wholly outside."""
     top, left = max(int(y - reach), 0), max(int(x - reach), 0)
     bottom, right = min(int(y + reach) + 1, shape[0]), min(int(x + reach) + 1, shape[1])
     return (slice(top, bottom), slice(left, right)) if top < bottom and left < right else None
@@ -221,13 +223,17 @@ def rasterise(shape: tuple[int, int], cells: Cells) -> tuple[np.ndarray, np.ndar
     return owner, rho, rho_n
 
 
-def smooth_noise(shape: tuple[int, int], sigma, rng: np.random.Generator) -> np.ndarray:
+def smooth_noise(
+    shape: tuple[int, int], sigma: float | tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
     """Gaussian-filtered white noise (``sigma`` may be per axis), rescaled to zero mean and unit SD."""
     field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
     return (field - field.mean()) / (field.std() + 1e-8)
 
 
-def _filaments(shape: tuple[int, int], sigma, width: float, rng: np.random.Generator) -> np.ndarray:
+def _filaments(
+    shape: tuple[int, int], sigma: float | tuple[float, float], width: float, rng: np.random.Generator
+) -> np.ndarray:
     """Thin curved lines in [0, 1]: the neighbourhood of the zero level of smooth noise."""
     return np.exp(-((smooth_noise(shape, sigma, rng) / width) ** 2))
 
@@ -247,7 +253,11 @@ def _textures(shape: tuple[int, int], rng: np.random.Generator) -> dict[str, np.
 def _signal(owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray, cells: Cells, tex: dict) -> np.ndarray:
     """Noise-free ``(3, H, W)`` signal above background (DNA, tubulin, actin)."""
     n = len(cells.centres)
-    take = lambda name: np.append(cells.props[name], 0.0).astype(np.float32)[owner]  # noqa: E731 (−1 → 0)
+
+    def take(name: str) -> np.ndarray:
+        """The owning cell's ``name`` at every pixel (0 on background, owner −1)."""
+        return np.append(cells.props[name], 0.0).astype(np.float32)[owner]
+
     if n == 0:
         return np.zeros((3, *owner.shape), dtype=np.float32)
     cell = 1 / (1 + np.exp((rho - 1) * 30))
