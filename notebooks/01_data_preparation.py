@@ -200,7 +200,7 @@ if dataset == "synthetic":
     standin_wells = measured_wells(measured)
     comparison = dmso_comparison(standin_wells)
     display(comparison.round(3))
-    display(dmso_calibration(comparison))
+    dmso_calibration(comparison)  # shown at the end of the cell, as every open figure
 
 # %% [markdown]
 # DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and the shape medians sit near
@@ -213,7 +213,7 @@ if dataset == "synthetic":
     correlations = signature_correlations(standin)
     real = Calibration.load().moa
     display(correlations.rename("Pearson r, stand-in vs real signature").to_frame().round(2).T)
-    display(signature_maps(real, standin, correlations))
+    signature_maps(real, standin, correlations)
 
 # %% [markdown]
 # **What the stand-in still lacks.** It is a model of the measurements, not of the biology:
