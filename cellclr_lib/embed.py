@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from cellclr_lib import options
 from cellclr_lib.checkpoint import load_checkpoint
@@ -23,6 +22,7 @@ from cellclr_lib.devices import resolve_device
 from cellclr_lib.errors import CellclrError, DataError
 from cellclr_lib.features import FeatureSet, write_feature_set
 from cellclr_lib.models import build_encoder
+from cellclr_lib.progress import progress_bar
 
 
 def embed_crops(
@@ -48,7 +48,7 @@ def embed_crops(
         encoder = encoder.to(memory_format=torch.channels_last)
     parts = []
     with torch.inference_mode():
-        for start in tqdm(
+        for start in progress_bar(
             range(0, len(crops), batch_size), desc="embedding", unit="batch", disable=not progress
         ):
             chunk = crops[start : start + batch_size]

@@ -22,6 +22,8 @@ was trained on.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 
 import torch
@@ -63,10 +65,15 @@ def build_encoder(
 
 
 def _load_imagenet(net: nn.Module, arch: str) -> None:
-    """Load ImageNet weights in place; warn (not fail) when they are neither cached nor downloadable."""
+    """Load ImageNet weights in place; warn (not fail) when they are neither cached nor downloadable.
+
+    torch.hub announces a download on standard output with the cache's absolute path; that line is held back
+    (an executed notebook would publish the machine's home folder), the warning below says what happened.
+    """
     weights = torchvision.models.get_model_weights(arch).DEFAULT
     try:
-        state = weights.get_state_dict(progress=False, check_hash=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            state = weights.get_state_dict(progress=False, check_hash=False)
     except Exception as err:  # offline: URLError, socket errors, ... all mean the same to the user
         warnings.warn(
             f"ImageNet weights for {arch} are not cached and could not be downloaded ({err}); "

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.io import write_json_atomic
+from cellclr_lib.progress import DISABLE_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -131,11 +135,58 @@ def notebook_parameters(profile: str, overrides: dict[str, Any] | None = None) -
     return parameters
 
 
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block (kernels started inside inherit them), then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell`` so the book does not show it.
+
+    It holds the runner's absolute paths and profile values, an execution detail: the reader sees the
+    notebook's own ``parameters`` cell and the dataset banner, which say what ran.
+    """
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, path)
+
+
+def kernel_paths(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with ``data_dir`` / ``run_dir`` inside the repository made relative to ``notebooks/``.
+
+    The kernel runs in ``notebooks/``, so ``../runs/quick`` names the same folder as the absolute path; but
+    whatever a notebook prints (the dataset banner, a crop store's summary) is then free of the build
+    machine's own path, which the book would otherwise publish. Paths outside the repository stay absolute.
+    """
+    relative = {}
+    for key in ("data_dir", "run_dir"):
+        path = Path(parameters[key]) if key in parameters else None
+        if path is not None and path.is_relative_to(ROOT):
+            relative[key] = os.path.relpath(path, NOTEBOOK_DIR)
+    return {**parameters, **relative}
+
+
 def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) -> Path:
     """Execute one notebook source with papermill; raise :class:`CellclrError` naming the failing cell.
 
     The ``py:percent`` source is converted in memory, so a stale ``.ipynb`` twin can never be what runs. Only
     the parameters the notebook's ``parameters`` cell declares are injected (papermill warns about others).
+    Progress bars are switched off in the kernel: each refresh would become one more output box in the book.
     """
     import jupytext
     import papermill
@@ -149,12 +200,13 @@ def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) ->
     output = output_dir / f"{name}.ipynb"
     notebook = jupytext.read(source)
     declared = papermill.inspect_notebook(notebook)
-    injected = {key: value for key, value in parameters.items() if key in declared}
+    injected = {key: value for key, value in kernel_paths(parameters).items() if key in declared}
     try:
-        papermill.execute_notebook(
-            notebook, str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
-            progress_bar=False,
-        )  # fmt: skip
+        with _environment(**{DISABLE_VARIABLE: "1"}):
+            papermill.execute_notebook(
+                notebook, str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+                progress_bar=False,
+            )  # fmt: skip
     except PapermillExecutionError as err:
         first_line = next((line for line in err.source.splitlines() if line.strip()), "")
         raise CellclrError(
@@ -168,6 +220,7 @@ def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) ->
             "no Jupyter kernel named 'python3' for this interpreter",
             fix="python -m ipykernel install --sys-prefix --name python3",
         ) from err
+    hide_injected_parameters(output)
     return output
 
 

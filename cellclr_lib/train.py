@@ -50,7 +50,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from cellclr_lib import __version__, epoch_eval, options
 from cellclr_lib.augment import PRESETS
@@ -62,6 +61,7 @@ from cellclr_lib.errors import CellclrError, DataError, require
 from cellclr_lib.io import read_json, write_json_atomic, write_table_atomic
 from cellclr_lib.losses import nt_xent
 from cellclr_lib.models import ARCHS, build_model
+from cellclr_lib.progress import progress_bar
 
 METRICS = "metrics.csv"
 CONFIG = "config.json"
@@ -468,7 +468,7 @@ def run_epoch(run: Run, epoch: int) -> list[dict[str, float]]:
     """Train one epoch; returns its metric rows (one dict per optimiser step, keys :data:`METRIC_COLUMNS`)."""
     _set_epoch(run.loader, epoch)
     run.net.train()
-    bar = tqdm(
+    bar = progress_bar(
         run.loader,
         desc=f"epoch {epoch + 1}/{run.config.epochs}",
         unit="batch",

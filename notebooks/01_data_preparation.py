@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
@@ -17,7 +20,8 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/cellclr/cellclr/blob/main/notebooks/01_data_preparation.ipynb)
 #
 # ## Overview
-# BBBC021 (Caie et al., 2010) images MCF-7 breast-cancer cells treated for 24 h with 113 compounds at up to
+# BBBC021 ([Caie et al., 2010](https://doi.org/10.1158/1535-7163.MCT-09-1148);
+# [Ljosa et al., 2012](https://doi.org/10.1038/nmeth.2083)) images MCF-7 breast-cancer cells treated for 24 h with 113 compounds at up to
 # eight concentrations, stained for DNA (DAPI), β-tubulin and F-actin. A subset of 103 treatments has a known
 # mechanism of action (MoA) — the benchmark. The paper trains on **single-cell crops**, so in this notebook we
 #
@@ -34,14 +38,33 @@
 #
 # **Time to learn**: 20 minutes.
 
-# %% tags=["remove-cell"]
+# %% [markdown]
+# ## Glossary
+# The words this book uses for BBBC021's experimental design, defined once:
+#
+# - **MoA** (mechanism of action): how a compound acts on the cell, e.g. *microtubule destabilisers* or
+#   *DNA damage*. BBBC021 annotates 12 MoAs; predicting the MoA of a treatment from images is the benchmark.
+# - **Treatment**: one compound at one concentration. Profiles are computed per treatment; a compound at
+#   several concentrations is several treatments with the same MoA.
+# - **DMSO (vehicle control)**: dimethyl sulfoxide, the solvent the compounds are dissolved in. Wells with
+#   DMSO alone show untreated cells; they are the reference that post-processing is fitted on, never a query.
+# - **Well / field**: a plate has 96 wells; the microscope images 4 fields of view per well, 3 channels each.
+# - **Plate**: one 96-well plate, imaged in one session. Cells on a plate share its staining and imaging.
+# - **Week (batch)**: BBBC021's 55 plates were made in 10 weekly batches. Everything that differs between
+#   weeks — cell passage, stain lots, microscope drift — is a *batch effect*.
+# - **NSC** (not-same-compound): 1-nearest-neighbour MoA accuracy over treatments, where a query may not
+#   match any treatment of its own compound ([Ljosa et al., 2013](https://doi.org/10.1177/1087057113503553)).
+# - **NSCB** (not-same-compound-or-batch): the same, where a query may not match its own week either; it
+#   cannot be won by recognising batch effects. Notebook 4 computes both.
+
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 dataset = "synthetic"  # "synthetic" (the stand-in, generated here if missing) or "bbbc021" (downloaded)
@@ -69,7 +92,13 @@ from cellclr_lib.data.prep import prep_dataset, read_field
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.data.store import CropStore
 from cellclr_lib.notebook_runner import record_metrics
-from cellclr_lib.plots.data import crop_gallery, field_channels, illumination_before_after, nuclei_overlay
+from cellclr_lib.plots.data import (
+    background_shading_figure,
+    crop_gallery,
+    field_channels,
+    illumination_before_after,
+    nuclei_overlay,
+)
 
 data_dir, run_dir = Path(data_dir), Path(run_dir)
 
@@ -80,7 +109,7 @@ data_dir, run_dir = Path(data_dir), Path(run_dir)
 # metric guards against. The heat map counts the annotated wells of each MoA per week: most compounds sit in
 # a single week, which is why a model that recognises weeks can look good on NSC and fail on NSCB.
 
-# %%
+# %% mystnb={"image": {"alt": "Heat map of annotated wells: one row per MoA, one column per week, Week1 to Week10; most MoAs fill only one or two weeks."}, "figure": {"caption": "Annotated wells per MoA and week in the real BBBC021 metadata. A compound sits in one week, so NSCB has few eligible neighbours for most queries."}}
 real = metadata.benchmark_fields()
 wells = real.drop_duplicates(["plate", "well"])
 print(
@@ -99,8 +128,9 @@ fig
 # ## The images: real or synthetic
 # The real BBBC021 is ~40 GB (`cellclr download` fetches it, resumably). Where that is not possible — CI, a
 # laptop, this book's build — we use the **synthetic stand-in**: the same folders, file names and CSV columns,
-# a subset of the real plates and wells, and simulated cells whose phenotype moves with the MoA, plus batch
-# effects per week and plate. The banner below says which one this run uses.
+# a subset of the real plates and wells (every plate with its six DMSO wells), and simulated cells at the real
+# scale whose phenotypes and batch effects are calibrated on real BBBC021 measurements (see "How close is the
+# stand-in to real BBBC021?" below). The banner below says which one this run uses.
 
 # %%
 if dataset == "synthetic":
@@ -116,7 +146,7 @@ fields.groupby("batch").agg(
 # %% [markdown]
 # One field of view, each channel on its own and as a composite (DAPI blue, tubulin green, actin red):
 
-# %%
+# %% mystnb={"image": {"alt": "One field of view shown as three grey-scale channels (DAPI, tubulin, actin) and a colour composite."}, "figure": {"caption": "One field: DNA (DAPI), β-tubulin and F-actin, and the composite (DAPI blue, tubulin green, actin red)."}}
 example = fields[~fields["is_control"]].iloc[0]
 paths = metadata.channel_file_paths(fields.loc[[example.name]], data_dir)
 field = read_field([paths[channel][0] for channel in metadata.CHANNELS])
@@ -129,11 +159,19 @@ field_channels(field, title=f"{example['plate']} {example['well']}: {example['co
 # average out and only the shading remains, heavily smoothed and scaled to mean 1 — and divides every field
 # by it.
 
-# %%
+# %% mystnb={"image": {"alt": "Raw DAPI field, the plate's illumination profile brighter in the centre, the corrected field, and a line plot of the column means of raw field, profile and corrected field."}, "figure": {"caption": "Illumination correction: the profile (mean of the plate's fields, smoothed, mean 1) divides each field."}}
 plate_rows = fields[fields["plate"] == example["plate"]]
 plate_dapi = metadata.channel_file_paths(plate_rows, data_dir)["DAPI"]
 profile = illumination_profile(read_field([p])[0] for p in plate_dapi)
 illumination_before_after(field[0], profile, correct(field[0], profile), channel="DAPI")
+
+# %% [markdown]
+# At a display range that fits the nuclei, a few percent of shading is invisible. Stretched over the
+# background (nuclei saturate), it shows — and so does whatever part of the shading the profile, estimated
+# from this plate's fields, did not capture:
+
+# %% mystnb={"image": {"alt": "The raw and the corrected DAPI field displayed over the background intensity range, nuclei saturated, and a line plot of the background level per column of both fields."}, "figure": {"caption": "The same field over its background intensity range, before and after correction, and its background level per column."}}
+background_shading_figure(field[0], correct(field[0], profile))
 
 # %% [markdown]
 # ## Finding nuclei
@@ -142,7 +180,7 @@ illumination_before_after(field[0], profile, correct(field[0], profile), channel
 # Nuclei whose crop would leave the field are skipped (dashed red) rather than padded: padding would invent
 # pixels that the model could learn to recognise.
 
-# %%
+# %% mystnb={"image": {"alt": "DAPI field with each detected nucleus marked by a cross and its crop window drawn as a green box, or a dashed red box where the crop would leave the field."}, "figure": {"caption": "Detected nuclei and their crop windows; dashed red windows leave the field and are skipped."}}
 labels, centroids, areas = detect_nuclei(correct(field[0], profile))
 nuclei_overlay(field[0], labels, centroids, crop_size=crop_size)
 
@@ -162,10 +200,77 @@ store.cells.groupby("moa").size().rename("cells").to_frame().T
 # %% [markdown]
 # A few crops per MoA (DMSO is the control):
 
-# %%
+# %% mystnb={"image": {"alt": "Grid of single-cell crops in colour, one row per MoA including DMSO, eight cells per row."}, "figure": {"caption": "Eight random crops per MoA from the crop store (DAPI blue, tubulin green, actin red)."}}
 crop_gallery(store.crops, store.cells, by="moa", per_group=8, seed=seed)
 
-# %%
+# %% [markdown]
+# ## How close is the stand-in to real BBBC021?
+# The stand-in is not drawn by hand: its cells are calibrated on the **real CellProfiler profiles** of
+# BBBC021 (Ljosa et al. 2013, shipped with the package). `scripts/calibrate_standin.py` derives a small table
+# from them — the DMSO distribution of each feature the renderer controls (sizes, shapes, intensities,
+# texture, crowding), the batch structure (how far weeks and plates move the DMSO means) and every MoA's
+# **signature**: the median shift of its wells from the DMSO wells of the same plate, in DMSO standard
+# deviations. Each well of the stand-in gets its treatment's real signature, its plate's batch effect and a
+# well-to-well deviation of the real size; one table (`cellclr_lib.data.calibration.FEATURES`) says which
+# CellProfiler feature drives which drawing parameter.
+#
+# Here we measure the crops back with the project's hand-engineered features (notebook 3 uses them as a
+# baseline) on eight cells per well, and compare with the real values.
+
+# %% mystnb={"image": {"alt": "Horizontal bars: the real DMSO interquartile range of each size, shape and texture feature relative to its real median, with the stand-in median as a dot on each bar."}, "figure": {"caption": "DMSO wells: the stand-in's measured medians against the real BBBC021 distributions (Ljosa et al. 2013 profiles)."}}
+if dataset == "synthetic":
+    from cellclr_lib.baselines.handcrafted import handcrafted_feature_set
+    from cellclr_lib.data.standin_check import (
+        dmso_comparison,
+        measured_wells,
+        sample_per_well,
+        signature_correlations,
+        standin_signatures,
+    )
+    from cellclr_lib.data.standin_phenotype import Calibration
+    from cellclr_lib.plots.standin import dmso_calibration, signature_maps
+
+    sample = sample_per_well(store.cells, per_well=8, seed=seed)
+    measured = handcrafted_feature_set(
+        np.asarray(store.crops[sample]), store.cells.iloc[sample], workers=workers, progress=False
+    )
+    standin_wells = measured_wells(measured)
+    comparison = dmso_comparison(standin_wells)
+    display(comparison.round(3))
+    dmso_calibration(comparison)  # shown at the end of the cell, as every open figure
+
+# %% [markdown]
+# DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and the shape medians sit near
+# the real interquartile range. Intensities are left out here: CellProfiler measured the raw images, we
+# measure 8-bit crops, so only their *shifts* are comparable — the signatures below.
+
+# %% mystnb={"image": {"alt": "Two heat maps, real and stand-in MoA signatures: one row per MoA, one column per calibrated feature, colour = shift from DMSO in DMSO standard deviations; the Pearson r of each MoA is printed beside its name."}, "figure": {"caption": "MoA signatures, real (left) and measured back from the stand-in (right), with their correlation per MoA (r beside each MoA name)."}}
+if dataset == "synthetic":
+    standin = standin_signatures(standin_wells)
+    correlations = signature_correlations(standin)
+    real = Calibration.load().moa
+    display(correlations.rename("Pearson r, stand-in vs real signature").to_frame().round(2).T)
+    signature_maps(real, standin, correlations)
+
+# %% [markdown]
+# **What the stand-in still lacks.** It is a model of the measurements, not of the biology:
+# - cells are ellipses with lobes, not segmented from real images; their variation from cell to cell is set
+#   by hand (the per-well profiles hold only well means), and there are no dead cells, debris, out-of-focus
+#   fields or illumination artefacts beyond a smooth vignetting;
+# - tubulin filaments, actin fibres and chromatin are random textures with the right scale, not cytoskeleton;
+#   multinucleated (Aurora) cells, micronuclei and mitotic figures are reduced to larger nuclei, ragged
+#   outlines and round bright cells;
+# - MoA effects move only the ~20 calibrated features; what the remaining ~500 CellProfiler features (and a
+#   neural network) could see in real cells is absent, so absolute accuracies on the stand-in are not
+#   BBBC021's;
+# - it is **harder** than the real benchmark: hand-engineered features with per-plate DMSO z-scoring reach NSC
+#   ≈ 0.4 / NSCB ≈ 0.35 on the `small` stand-in, where CellProfiler's reach ≈ 0.84 / 0.65 on the real wells of
+#   the same treatments. A stand-in well averages a few dozen cells (one small field) where a real well
+#   averages hundreds, and segmenting 96-px crops is noisier than CellProfiler on whole fields;
+# - texture is compared through a scale-free statistic (GLCM correlation) because CellProfiler's contrast
+#   and ours are computed on differently scaled images.
+
+# %% tags=["remove-cell"]
 record_metrics(
     run_dir,
     "01_data_preparation",

@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
@@ -30,18 +33,18 @@
 # | --- | --- | --- |
 # | [Notebook 1: data preparation](01_data_preparation) | Necessary | makes the crop store used here |
 # | PyTorch tensors | Helpful | shapes `(B, C, H, W)` |
-# | SimCLR (Chen et al., 2020) | Helpful | explained in notebook 3 |
+# | SimCLR ([Chen et al., 2020](https://arxiv.org/abs/2002.05709)) | Helpful | explained in notebook 3 |
 #
 # **Time to learn**: 15 minutes.
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 dataset = "synthetic"  # "synthetic" (the stand-in) or "bbbc021" (the real data, downloaded and prepared)
@@ -50,6 +53,9 @@ run_dir = "../runs/quick"  # where notebook 1 wrote the crop store (results go h
 image_size = 96  # side of the augmented views (the paper: 96 px, CI: 64 px)
 n_cells = 4  # cells shown in the galleries
 bench_images = 256  # crops timed in the speed comparison
+synthetic_preset = "small"  # stand-in made here if missing: "tiny" (CI) or "small" (the book)
+crop_size = 96  # crop side of a crop store made here if missing (as notebook 1)
+workers = 2  # processes for preparation when the crop store is made here
 seed = 0
 
 # %%
@@ -65,10 +71,23 @@ from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.data.store import CropStore
 from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.augment import augmentation_gallery, operations_gallery
+from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, prerequisites_note
 from cellclr_lib.timing import best_seconds
 
 run_dir = Path(run_dir)
-display(Markdown(dataset_banner(data_dir)))
+
+# %% [markdown]
+# ## Inputs
+# This notebook reads what notebook 1 made: the crop store.
+# Opened alone — on Colab, or with an empty run folder — the next cell makes whatever is missing with the
+# library's own functions, and says what it found or made.
+
+# %%
+notes = [
+    ensure_dataset(dataset, data_dir, preset=synthetic_preset, seed=seed, workers=workers),
+    ensure_crops(data_dir, run_dir, crop_size=crop_size, workers=workers),
+]
+display(Markdown(dataset_banner(data_dir)), Markdown(prerequisites_note(notes)))
 
 # %% [markdown]
 # ## The crops
@@ -89,7 +108,7 @@ store.cells.iloc[picked][["plate", "well", "compound", "concentration", "moa"]]
 # produce this variation between two images of cells that have the same phenotype?* If yes, the model should
 # ignore it, and the augmentation belongs in the recipe.
 #
-# - **Resized crop** — the strongest SimCLR augmentation in natural images (Chen et al., 2020). For a crop
+# - **Resized crop** — the strongest SimCLR augmentation in natural images ([Chen et al., 2020](https://arxiv.org/abs/2002.05709)). For a crop
 #   centred on one nucleus, a tiny crop (8 % of the area) may contain only cytoplasm; we keep it, milder.
 # - **Flips and 90° rotations** — cells have no preferred orientation on the plate. The paper tried rotations
 #   and commented them out; they are free, exact and natural here.
@@ -99,7 +118,7 @@ store.cells.iloc[picked][["plate", "well", "compound", "concentration", "moa"]]
 #   that NSCB punishes. Learning to ignore it is the point. Hue and saturation do *not* apply: they mix stains.
 # - **Blur and noise** — focus and camera noise vary from field to field.
 
-# %%
+# %% mystnb={"image": {"alt": "Grid of one cell's crop: each row applies one augmentation (resized crop, flips and rotations, affine, elastic, intensity, blur, noise) four times."}, "figure": {"caption": "One augmentation per row, four random draws each, on the same cell."}}
 operations_gallery(crops[0], k=4, seed=seed)
 
 # %% [markdown]
@@ -108,7 +127,7 @@ operations_gallery(crops[0], k=4, seed=seed)
 # and elastic step); `microscopy` is our recommendation: milder crops, both flips, rotations, per-channel
 # jitter, blur and a little noise. Each row is one cell, each column one random view of it.
 
-# %%
+# %% mystnb={"image": {"alt": "Grid of augmented views: one row per cell, five random views per row, for one augmentation preset."}, "figure": {"caption": "Five random views of each cell under the preset named above the figure."}}
 for name in PRESETS:
     display(Markdown(f"### `{name}`"))
     display(augmentation_gallery(crops, Augmenter(preset(name, image_size)), k=5, seed=seed))
@@ -121,7 +140,9 @@ for name in PRESETS:
 # rotations, elastic) is one resampling. We time both on the same crops in this process.
 
 # %%
-bench = torch.from_numpy(store.crops[: min(bench_images, len(store))])
+bench = torch.tensor(
+    store.crops[: min(bench_images, len(store))]
+)  # a copy: the memory-mapped store is read-only
 timings = []
 for name in PRESETS:
     per_image, batched = reference_transform(name, image_size), Augmenter(name, size=image_size)
@@ -138,9 +159,11 @@ speed = pd.DataFrame(timings).pivot(index="preset", columns="pipeline", values="
 speed["speed-up"] = speed["batched (cellclr)"] / speed["per image (torchvision)"]
 speed.round(1)
 
-# %%
+# %% mystnb={"image": {"alt": "Horizontal bar chart on a log scale: images per second of the per-image torchvision pipeline and of the batched cellclr pipeline, for each preset."}, "figure": {"caption": "Augmentation throughput on this machine's CPU threads, per preset (log scale)."}}
 ax = speed[["per image (torchvision)", "batched (cellclr)"]].plot.barh(logx=True, figsize=(7, 2.8))
-ax.set_xlabel(f"images per second ({torch.get_num_threads()} CPU threads, log scale)")
+_ = ax.set_xlabel(f"images per second ({torch.get_num_threads()} CPU threads, log scale)")
+
+# %% tags=["remove-cell"]
 record_metrics(
     run_dir, "02_augmentations", augment_speedup={k: float(v) for k, v in speed["speed-up"].items()}
 )

@@ -39,14 +39,14 @@
 # **Time to learn**: 25 minutes. **Runs in**: under a minute on a CPU, under every profile (`ci`, `quick`,
 # `full`): the data are the same real profiles each time.
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the library (the rest of the notebook is the same)
     import subprocess
 
-    repository = "https://github.com/cellclr/cellclr"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{repository}"], check=True)
+    release = "https://github.com/cellclr/cellclr@v0.1.0"  # the library's tag this notebook was written for
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"cellclr @ git+{release}"], check=True)
 
 # %% tags=["parameters"]
 run_dir = "../runs/quick"  # where the regression runner collects metrics

@@ -1,6 +1,8 @@
-"""Open the built book in headless Chromium and check what a reader would notice.
+"""Check the built book for what a reader would notice: statically, then in headless Chromium.
 
-Serves ``book/_build/html`` on a loopback port and, with Selenium driving Debian's chromium + chromedriver,
+The static pass reads every page's HTML: at most one progress-bar box per page, no warning text in cell
+outputs, no absolute path of the build machine anywhere, and alternative text on every image (myst-nb's default
+alt, the image's own file name, does not count). The browser pass serves ``book/_build/html`` on a loopback port and, with Selenium driving Debian's chromium + chromedriver,
 checks that every page of the table of contents loads, every image has loaded (``naturalWidth > 0``), the
 "next" links walk from the first page to the last, and the browser console shows no errors.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import shutil
 import sys
 import tempfile
@@ -34,6 +37,67 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
 )
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: a tqdm bar as text: "42%|████      | 39/93 [00:03<00:04, 12.1field/s]" or "12/93 [00:01<...".
+_PROGRESS = re.compile(r"\d+%\|.*\||\d+/\d+ \[\d\d:\d\d")
+#: how Python warnings read when they reach an output: "UserWarning: ...", "warnings.warn(...)".
+_WARNING = re.compile(r"Warning\b|warn\(")
+_IMAGE_FILE = re.compile(r"\.(png|jpe?g|gif|svg)$", re.IGNORECASE)
+
+
+def _pages(html_dir: Path) -> list[str]:
+    """The book's pages, relative to ``html_dir``, without Sphinx's own index and search pages."""
+    return sorted(
+        p.relative_to(html_dir).as_posix()
+        for p in html_dir.rglob("*.html")
+        if "_static" not in p.parts and p.name not in ("genindex.html", "search.html")
+    )
+
+
+def page_problems(page: str, html: str, forbidden_paths: list[str]) -> list[str]:
+    """What a reader would trip over in one page's HTML: progress boxes, warnings, local paths, images without alt.
+
+    A progress box is one output (``div.output``) whose text is a tqdm bar; one per page is tolerated (a loop
+    that finished may leave its final state), more means bars were captured refresh by refresh.
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    outputs = [o.get_text() for o in soup.select("div.cell_output div.output")]
+    problems = []
+    boxes = sum(1 for text in outputs if _PROGRESS.search(text))
+    if boxes > 1:
+        problems.append(f"{page}: {boxes} progress-bar boxes in outputs (at most 1)")
+    for text in outputs:
+        if match := _WARNING.search(text):
+            line = next(x for x in text.splitlines() if match.group() in x).strip()
+            problems.append(f"{page}: warning text in an output: {line[:120]}")
+    problems += [
+        f"{page}: absolute path of the build machine: {path}" for path in forbidden_paths if path in html
+    ]
+    for image in soup.find_all("img"):
+        alt = (image.get("alt") or "").strip()
+        if not alt or _IMAGE_FILE.search(alt):
+            problems.append(f"{page}: image without alternative text: {image.get('src')}")
+    return problems
+
+
+def check_pages(html_dir: str | Path, forbidden_paths: list[str] | None = None) -> list[str]:
+    """Static problems of every page of the built book (see :func:`page_problems`); empty when clean.
+
+    ``forbidden_paths`` default to this checkout's absolute path and the home folder: a page showing either
+    leaks the build machine.
+    """
+    html_dir = Path(html_dir)
+    machine = [ROOT] + ([Path.home()] if len(Path.home().parts) > 1 else [])
+    forbidden = [str(p) for p in (forbidden_paths if forbidden_paths is not None else machine)]
+    problems = []
+    for page in _pages(html_dir):
+        problems += page_problems(page, (html_dir / page).read_text(encoding="utf-8"), forbidden)
+    return problems
 
 
 def browser_available() -> bool:
@@ -111,16 +175,12 @@ def check_book(html_dir: str | Path, warnings: list[str] | None = None) -> list[
     from selenium.webdriver.common.by import By
 
     html_dir = Path(html_dir)
-    pages = sorted(
-        p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html") if "_static" not in p.parts
-    )
+    pages = _pages(html_dir)
     problems: list[str] = []
     if "index.html" not in pages:
         return [f"{html_dir}: no index.html (build the book first: make book)"]
     with serve(html_dir) as base, chromium() as driver:
         for page in pages:
-            if page in ("genindex.html", "search.html"):
-                continue
             driver.get(f"{base}/{page}")
             broken = driver.execute_script(
                 "return Array.from(document.images)"
@@ -149,7 +209,7 @@ def check_book(html_dir: str | Path, warnings: list[str] | None = None) -> list[
             following[0].click()
             visited.append(driver.current_url)
         walked = {url.removeprefix(f"{base}/").split("#")[0] for url in visited}
-        chapters = [p for p in pages if p not in ("index.html", "genindex.html", "search.html")]
+        chapters = [p for p in pages if p != "index.html"]
         problems += [
             f"navigation: 'next' links never reach {page}" for page in chapters if page not in walked
         ]
@@ -164,11 +224,12 @@ def main() -> int:
         "html_dir", nargs="?", default="book/_build/html", help="the built book's html folder"
     )
     args = parser.parse_args()
+    problems = check_pages(args.html_dir)
     if not browser_available():
         print("book_check: chromium/chromedriver not found (apt-get install chromium chromium-driver)")
         return 2
     warnings: list[str] = []
-    problems = check_book(args.html_dir, warnings)
+    problems += check_book(args.html_dir, warnings)
     for warning in sorted(set(w.split(": ", 1)[1] for w in warnings)):
         print(f"book_check: warning: {warning}")
     for problem in problems:

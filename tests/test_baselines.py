@@ -213,8 +213,9 @@ def test_imagenet_skips_cleanly_without_weights(monkeypatch, tmp_path):
 
     _go_offline(monkeypatch, tmp_path)
     crops, cells = toy_treatments(1)
-    with pytest.raises(PretrainedWeightsUnavailable, match="ImageNet weights"):
+    with pytest.raises(PretrainedWeightsUnavailable, match="ImageNet weights") as raised:
         compute_baseline("imagenet", crops, cells, arch="resnet18", size=32)
+    assert "random initialisation" not in str(raised.value), "skipped, not computed on random weights"
 
 
 def _go_offline(monkeypatch, tmp_path):

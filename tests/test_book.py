@@ -42,11 +42,9 @@ def _toc_files(toc: dict) -> list[str]:
 
 
 def _stand_in_executed(name: str, figure: bytes) -> nbformat.NotebookNode:
-    """The notebook's real cells, with one figure output as an executed copy would have."""
+    """The notebook's real cells, with one figure output in its first figure cell (the one with alt text)."""
     notebook = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
-    cell = next(
-        c for c in notebook.cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])
-    )
+    cell = next(c for c in notebook.cells if "image" in c.metadata.get("mystnb", {}))  # a real figure cell
     cell.outputs = [
         nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(figure).decode()})
     ]
@@ -105,6 +103,52 @@ def test_every_chapter_is_rendered(built_book: Path) -> None:
     assert "Perakis" in references and "Caie" in references, "the bibliography is rendered"
     results = (built_book / "results.html").read_text()
     assert "published numbers on the real data" in results and "not computed here" in results
+
+
+def test_launch_buttons_open_the_notebook_sources_not_the_executed_copies(built_book: Path) -> None:
+    for name in NOTEBOOKS:
+        html = (built_book / "executed" / f"{name}.html").read_text()
+        assert html.count(colab_url(name)) >= 2, f"{name}: the header's Colab button and the badge"
+        assert "/book/executed/" not in html, "executed copies are build outputs, not in the repository"
+
+
+def test_every_notebook_figure_cell_has_alt_text_and_a_caption() -> None:
+    for name in NOTEBOOKS:
+        for cell in jupytext.read(NOTEBOOK_DIR / f"{name}.py").cells:
+            options = cell.metadata.get("mystnb", {})
+            if options:
+                assert options["image"]["alt"].strip() and options["figure"]["caption"].strip(), name
+
+
+def test_static_page_check_on_the_built_book(built_book: Path) -> None:
+    assert _book_check().check_pages(built_book) == []
+
+
+def _output(text: str) -> str:
+    return f'<div class="cell_output docutils container"><div class="output stderr"><pre>{text}</pre></div></div>'
+
+
+def test_static_page_check_names_what_a_reader_would_trip_over() -> None:
+    check = _book_check()
+    bars = [f"epoch 1/2:  {p}%|###   | {p // 10}/10 [00:01<00:01, 7.1batch/s]" for p in (10, 50, 100)]
+    page = "".join(
+        [
+            *(_output(bar) for bar in bars),
+            _output("/x/train.py:5: UserWarning: The given NumPy array is not writable"),
+            _output("PosixPath('/home/builder/cellclr/runs/ci/metrics/03.json')"),
+            '<img alt="Open In Colab" src="badge.svg"/><img alt="../_images/ab12.png" src="../_images/ab12.png"/>',
+            '<img alt="" src="b.png"/><img alt="Loss against step" src="c.png"/>',
+        ]
+    )
+    problems = check.page_problems("p.html", page, ["/home/builder/cellclr"])
+    assert problems == [
+        "p.html: 3 progress-bar boxes in outputs (at most 1)",
+        "p.html: warning text in an output: /x/train.py:5: UserWarning: The given NumPy array is not writable",
+        "p.html: absolute path of the build machine: /home/builder/cellclr",
+        "p.html: image without alternative text: ../_images/ab12.png",
+        "p.html: image without alternative text: b.png",
+    ]
+    assert check.page_problems("p.html", _output(bars[-1]) + "<p>Warning: prose may say it</p>", []) == []
 
 
 @pytest.mark.browser

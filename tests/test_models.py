@@ -33,11 +33,12 @@ def test_imagenet_stem_kept_on_request_and_resnet50_dim() -> None:
         build_encoder("vgg16")
 
 
-def test_pretrained_offline_warns_and_falls_back(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_pretrained_offline_warns_and_falls_back(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # empty cache; this machine has no internet
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match="random initialisation"):
         encoder, dim = build_encoder("resnet18", pretrained=True)
+    assert str(tmp_path) not in capsys.readouterr().out, "torch.hub's line naming the cache path is held back"
     assert dim == 512
     assert encoder.conv1.kernel_size == (7, 7)  # pretrained keeps the ImageNet stem by default
     assert torch.isfinite(encoder.eval()(torch.rand(1, 3, 64, 64))).all()

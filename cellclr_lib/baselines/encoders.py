@@ -56,7 +56,8 @@ def encoder_features(
         )
     for warning in caught:  # offline, build_encoder warns and keeps random weights: not this baseline
         if pretrained and issubclass(warning.category, ImageNetWeightsUnavailable):
-            raise PretrainedWeightsUnavailable(str(warning.message))  # it says why and how to fix it
+            reason = str(warning.message).replace("using random initialisation", "so the baseline is skipped")
+            raise PretrainedWeightsUnavailable(reason)  # it says why and how to fix it
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     from cellclr_lib.embed import embed_crops  # the embedding loop SimCLR checkpoints go through
 

@@ -38,10 +38,10 @@ from skimage.feature import graycomatrix, graycoprops
 from skimage.filters import threshold_otsu
 from skimage.measure import regionprops
 from skimage.segmentation import watershed
-from tqdm.auto import tqdm
 
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.pool import WorkerPool
+from cellclr_lib.progress import progress_bar
 
 CHANNEL_NAMES = ("DAPI", "Tubulin", "Actin")
 SHAPE_PROPS = ("area", "perimeter", "eccentricity", "solidity", "extent", "major_axis", "minor_axis",
@@ -200,7 +200,7 @@ def handcrafted_features(
     names = feature_names(channels)
     measure = partial(_chunk_features, size=size, nucleus_channel=nucleus)
     chunks = (crops[s : s + chunk_size] for s in range(0, len(crops), chunk_size))
-    bar = tqdm(total=len(crops), desc="handcrafted features", unit="cell", disable=not progress)
+    bar = progress_bar(total=len(crops), desc="handcrafted features", unit="cell", disable=not progress)
     parts, n_failed, n_empty = [], 0, 0
     with bar, WorkerPool(min(workers, os.cpu_count() or 1)) as pool:
         for features, failed, empty in pool.map(measure, chunks):

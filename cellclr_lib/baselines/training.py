@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from cellclr_lib.devices import resolve_device
+from cellclr_lib.progress import progress_bar
 
 #: ``loss_fn(model, inputs, indices) -> scalar loss``; ``indices`` are the minibatch's rows of the crops.
 LossFn = Callable[[nn.Module, torch.Tensor, np.ndarray], torch.Tensor]
@@ -69,7 +69,7 @@ def fit(
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-len(rows) // batch_size)
     losses: list[float] = []
-    with tqdm(total=epochs * steps_per_epoch, desc=desc, unit="step", disable=not progress) as bar:
+    with progress_bar(total=epochs * steps_per_epoch, desc=desc, unit="step", disable=not progress) as bar:
         for _ in range(epochs):
             order = rng.permutation(rows)
             for start in range(0, len(order), batch_size):

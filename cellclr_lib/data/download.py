@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Literal
 
 import requests
-from tqdm.auto import tqdm
 
 from cellclr_lib import options
 from cellclr_lib.data import subset as plate_subset
@@ -54,6 +53,7 @@ from cellclr_lib.data.metadata import (
 )
 from cellclr_lib.errors import CellclrError, DataError
 from cellclr_lib.io import atomic_path, confined_path, read_json, write_json_atomic
+from cellclr_lib.progress import progress_bar
 
 DEFAULT_BASE_URL = "https://data.broadinstitute.org/bbbc/BBBC021/"
 COMPOUND_CSV_NAME = "BBBC021_v1_compound.csv"
@@ -236,7 +236,7 @@ def download_plates(
         )
         for plan in plans:
             check_confined(root, plan)
-        for plan in tqdm(plans, desc="plates", unit="plate", disable=not progress or len(plans) < 2):
+        for plan in progress_bar(plans, desc="plates", unit="plate", disable=not progress or len(plans) < 2):
             if _plate_complete(root, plan):
                 report.plates_skipped.append(plan.plate)
                 continue
@@ -354,7 +354,7 @@ def extract_plate(zip_path: str | Path, root: str | Path, plan: PlatePlan, *, pr
                 fix="delete the zip and rerun; check that the image CSV matches the served plates",
             )
         written = 0
-        for relative in tqdm(
+        for relative in progress_bar(
             plan.files, desc=f"extract {plan.plate}", unit="file", disable=not progress, leave=False
         ):
             target = confined_path(root, relative, source=root / IMAGE_CSV_NAME)

@@ -29,10 +29,10 @@ from pathlib import Path
 import requests
 import urllib3
 from requests.exceptions import ChunkedEncodingError
-from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.errors import CellclrError, DataError
+from cellclr_lib.progress import progress_bar
 
 USER_AGENT = f"cellclr/{__version__} (+python-requests)"
 #: largest read; a read returns what has arrived, so a drop never discards received bytes
@@ -230,7 +230,7 @@ def _attempt(
             mode = "wb"
         with (
             part.open(mode) as out,
-            tqdm(
+            progress_bar(
                 total=total,
                 initial=have,
                 unit="B",

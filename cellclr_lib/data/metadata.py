@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -81,11 +81,14 @@ def batch_of(plate: str) -> str:
     return str(plate).split("_", 1)[0]
 
 
-def natural_order(labels: Sequence[str]) -> list[str]:
-    """Unique labels (weeks, plates) with their numbers compared as numbers: Week1, Week2, ..., Week10 (not Week1, Week10)."""
-    return sorted(
-        set(labels), key=lambda label: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label)]
-    )
+def natural_order(labels: Iterable[str]) -> list[str]:
+    """The distinct labels (weeks, plates) with digit runs compared as numbers: Week1, Week2, ..., Week10."""
+    return sorted(set(map(str, labels)), key=natural_key)
+
+
+def natural_key(label: str) -> tuple:
+    """Sort key reading digit runs as numbers: ``Week2`` before ``Week10``."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(label)))
 
 
 def normalize_concentration(values: pd.Series) -> pd.Series:

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import tifffile
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.data import fields as field_tables
@@ -69,6 +69,7 @@ from cellclr_lib.errors import CellclrError, DataError
 from cellclr_lib.io import atomic_path, read_json
 from cellclr_lib.options import positive_int
 from cellclr_lib.pool import WorkerPool
+from cellclr_lib.progress import progress_bar
 
 FieldsChoice = Literal["benchmark", "all"]
 OnError = Literal["skip", "stop"]
@@ -370,7 +371,7 @@ def prep_dataset(
 
     with (
         WorkerPool(workers if pending else 1) as pool,
-        tqdm(
+        progress_bar(
             total=int(table["plate"].isin(pending).sum()), desc="prep", unit="field", disable=not progress
         ) as bar,
     ):

@@ -11,16 +11,12 @@ concentrations, MoAs and file names with their UUIDs, the CSV lines copied verba
 - ``synthetic_truth.parquet``: every true nucleus (``field_id, image_number, plate, well, site, cell_id, x, y,
   radius, affected``), to check nucleus detection; ``synthetic.json`` (written last: it marks the set complete).
 
-Biology: every MoA moves a phenotype vector (:data:`MOA_EFFECTS`) in a plausible direction — microtubule
-destabilisers round cells and diffuse tubulin, stabilisers bundle it, actin disruptors trade fibres for
-aggregates, Aurora kinase inhibitors make large multinucleated cells, Eg5 inhibitors arrest cells in mitosis
-(small, round, condensed DNA), DNA damage and replication inhibitors enlarge nuclei, protein-synthesis
-inhibitors shrink and dim cells... Compounds of one MoA share its direction plus an offset of their own;
-strength grows with log concentration; a fraction of cells stays unaffected.
-
-Batch effects: per week and per plate — stain intensity per channel, background, vignetting, focus blur and
-camera noise — scaled by ``batch_effect``. They are strong enough that naive intensity profiles match
-treatments of the same week (a test measures the NSC − NSCB drop this causes).
+Biology is calibrated on the real BBBC021 CellProfiler profiles (:mod:`cellclr_lib.data.calibration`): each
+well's cells get the real signature of its treatment (the median shift of its real wells from their plate's
+DMSO wells), a well-to-well deviation, and the plate's batch effect — week and plate parts
+with the spread the real DMSO plate means show — scaled by ``batch_effect``. Cells are drawn at BBBC021's
+native scale in every preset (:mod:`cellclr_lib.data.synthetic_render`); smaller presets have smaller fields.
+Every chosen plate carries its six real DMSO wells.
 """
 
 from __future__ import annotations
@@ -30,49 +26,28 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import tifffile
-from tqdm.auto import tqdm
 
 from cellclr_lib import __version__
 from cellclr_lib.data import metadata
 from cellclr_lib.data.source import SYNTHETIC_MARKER
-from cellclr_lib.data.synthetic_render import (
-    PHENOTYPE,
-    PHENOTYPE_NAMES,
-    Acquisition,
-    draw_cells,
-    place_cells,
-    render_field,
-)
+from cellclr_lib.data.standin_phenotype import Calibration
+from cellclr_lib.data.synthetic_render import BACKGROUND, Acquisition, draw_cells, place_cells, render_field
 from cellclr_lib.errors import CellclrError, require
 from cellclr_lib.io import atomic_path, read_json, write_json_atomic, write_table_atomic, write_text_atomic
 from cellclr_lib.options import positive_int
 from cellclr_lib.pool import WorkerPool
+from cellclr_lib.progress import progress_bar
 
 TRUTH_FILE = "synthetic_truth.parquet"
 PARTIAL_MARKER = ".synthetic-partial.json"
 _REGENERATE = "delete the folder and run `cellclr synth` again"
-
-#: MoA -> change of the phenotype parameters at full strength (see synthetic_render.PHENOTYPE).
-MOA_EFFECTS: dict[str, dict[str, float]] = {
-    "Actin disruptors": {"actin_fibres": -0.9, "actin_puncta": 1.5, "actin_cortex": -0.5, "roundness": 0.3},
-    "Aurora kinase inhibitors": {"cell_scale": 0.45, "nucleus_scale": 0.35, "multinucleated": 0.8},
-    "Cholesterol-lowering": {"cell_scale": -0.15, "actin_cortex": 0.6, "tubulin_intensity": -0.3},
-    "DNA damage": {"nucleus_scale": 0.4, "dna_texture": 0.5, "cell_scale": 0.15},
-    "DNA replication": {"nucleus_scale": 0.3, "dna_intensity": 0.4, "actin_fibres": 0.4},
-    "Eg5 inhibitors": {"roundness": 1.0, "cell_scale": -0.35, "dna_condensed": 1.0, "tubulin_bundled": 0.4},
-    "Epithelial": {"cell_scale": 0.25, "roundness": -0.5, "actin_cortex": 0.9, "actin_fibres": -0.4},
-    "Kinase inhibitors": {"cell_scale": -0.2, "actin_fibres": 0.7, "dna_intensity": -0.2},
-    "Microtubule destabilizers": {"roundness": 0.9, "tubulin_diffuse": 1.0, "cell_scale": -0.2},
-    "Microtubule stabilizers": {"tubulin_bundled": 1.0, "tubulin_intensity": 0.6, "multinucleated": 0.3},
-    "Protein degradation": {"tubulin_intensity": -0.4, "dna_texture": 0.4, "actin_puncta": 0.6},
-    "Protein synthesis": {"cell_scale": -0.3, "brightness": -0.4, "nucleus_scale": -0.1},
-}
 
 
 @dataclass(frozen=True)
@@ -82,15 +57,17 @@ class SynthConfig:
     Attributes:
         preset: name of the preset the config came from (informational).
         seed: everything random derives from it (per field from ``(seed, field_id)``).
-        field_shape: (rows, columns) of every image (real BBBC021: 1024 × 1280).
+        field_shape: (rows, columns) of every image (real BBBC021: 1024 × 1280; cells are always at its
+            native scale, so a smaller field holds fewer cells).
         compounds_per_moa: compounds chosen per MoA (all 12 MoAs are always present).
         concentrations_per_compound: highest concentrations kept per compound (the strongest phenotypes).
         replicates: wells per treatment (each on another real plate of the compound's week).
         sites: fields per well (sites 1..n).
-        dmso_wells_per_plate: DMSO control wells on every chosen plate.
-        density: fraction of grid positions holding a cell (how crowded a field is).
-        batch_effect: strength of the week and plate effects (0 = none).
-        unaffected: fraction of cells a treatment leaves unchanged.
+        dmso_wells_per_plate: DMSO control wells on every chosen plate (BBBC021: six).
+        batch_effect: strength of the week and plate effects (1 = as large as in the real data, 0 = none).
+        well_noise: well-to-well deviation drawn per well, in the real within-plate DMSO standard deviations.
+            Below 1 because a stand-in well averages a few dozen measured cells where a real well averages
+            hundreds: the sampling of cells already adds most of the real wells' spread.
     """
 
     preset: str = "tiny"
@@ -100,10 +77,9 @@ class SynthConfig:
     concentrations_per_compound: int = 2
     replicates: int = 2
     sites: int = 1
-    dmso_wells_per_plate: int = 2
-    density: float = 0.85
+    dmso_wells_per_plate: int = 6
     batch_effect: float = 1.0
-    unaffected: float = 0.15
+    well_noise: float = 0.3
 
     def __post_init__(self) -> None:
         problems = [
@@ -113,14 +89,13 @@ class SynthConfig:
             (1 <= self.replicates <= 3, "replicates must be 1, 2 or 3 (BBBC021 has three)"),
             (1 <= self.sites <= 4, "sites must be between 1 and 4 (BBBC021 has four per well)"),
             (self.dmso_wells_per_plate >= 1, "dmso_wells_per_plate must be ≥ 1: DMSO is on every plate"),
-            (0 < self.density <= 1, "density must be in (0, 1]"),
             (self.batch_effect >= 0, "batch_effect must be ≥ 0"),
-            (0 <= self.unaffected < 1, "unaffected must be in [0, 1)"),
+            (self.well_noise >= 0, "well_noise must be ≥ 0"),
         ]
         require(problems, prefix="bad synthetic-data parameter: ", fix="see `cellclr synth --help`")
 
 
-#: ``tiny``: ~95 fields of 256 × 320 (tests, seconds); ``small``: ~190 fields of 384 × 512 (the book's run).
+#: ``tiny``: ~160 fields of 256 × 320 (tests, seconds); ``small``: ~310 fields of 384 × 512 (the book's run).
 #: Both draw three compounds per MoA (two weeks plus a same-week partner, see :func:`pick_compounds`).
 PRESETS: dict[str, SynthConfig] = {
     "tiny": SynthConfig(preset="tiny", compounds_per_moa=3, replicates=1),
@@ -218,78 +193,67 @@ def choose_fields(config: SynthConfig) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------- phenotypes
 
 
-def treatment_strength(concentration: float, max_concentration: float) -> float:
-    """Effect strength in [0.35, 1]: 1 at the compound's highest benchmark dose, −0.3 per decade below it."""
-    if concentration <= 0:
-        return 0.0
-    return float(np.clip(1 + 0.3 * np.log10(concentration / max_concentration), 0.35, 1.0))
+def batch_shift(plate: str, config: SynthConfig, calibration: Calibration) -> pd.Series:
+    """The plate's batch effect on every calibrated feature, in real within-plate DMSO SDs.
+
+    A week part shared by the week's plates plus a plate-own part, each normal with the spread the real DMSO
+    plate means show between weeks and between plates of a week (:mod:`cellclr_lib.data.calibration`), times
+    ``batch_effect``.
+    """
+    week = _stable_rng(config.seed, "week", metadata.batch_of(plate)).standard_normal(len(calibration.week))
+    own = _stable_rng(config.seed, "plate", plate).standard_normal(len(calibration.plate))
+    return config.batch_effect * (week * calibration.week + own * calibration.plate)
 
 
-def cell_phenotypes(row: pd.Series, n: int, config: SynthConfig, rng: np.random.Generator, max_dose: float):
-    """``(n, len(PHENOTYPE))`` parameters of the cells of one field, and which cells the treatment affects."""
-    base = np.array([PHENOTYPE[name] for name in PHENOTYPE_NAMES])
-    params = np.tile(base, (n, 1)) + rng.normal(0, 0.06, (n, len(base)))
-    affected = np.zeros(n, dtype=bool)
-    if row["compound"] != metadata.DMSO:
-        direction = np.array([MOA_EFFECTS[row["moa"]].get(name, 0.0) for name in PHENOTYPE_NAMES])
-        offset = _stable_rng(config.seed, "compound", row["compound"]).normal(0, 0.12, len(base))
-        strength = treatment_strength(float(row["concentration"]), max_dose)
-        affected = rng.random(n) >= config.unaffected
-        response = rng.uniform(0.7, 1.3, n)[:, None]
-        params += affected[:, None] * strength * response * (direction + offset * (np.abs(direction) > 0))
-    low = np.zeros(len(base))
-    low[PHENOTYPE_NAMES.index("cell_scale")] = 0.5
-    low[PHENOTYPE_NAMES.index("nucleus_scale")] = 0.6
-    low[PHENOTYPE_NAMES.index("brightness")] = 0.3
-    return np.clip(params, low, None), affected
+def well_multipliers(row: dict, config: SynthConfig, calibration: Calibration) -> dict[str, float]:
+    """The renderer multipliers of one well: real signature + batch effect + well-to-well deviation.
 
-
-#: the stain-ratio directions of successive weeks are this angle apart (the golden angle): any set of weeks
-#: gets well-separated directions, so two weeks never stain alike by chance.
-_GOLDEN_ANGLE = float(np.pi * (3 - np.sqrt(5)))
+    Every field of a well shares them (the deviation is seeded by plate and well).
+    """
+    signature = calibration.signature(row["moa"], row["compound"], float(row["concentration"]))
+    well = _stable_rng(config.seed, "well", row["plate"], row["well"]).standard_normal(len(signature))
+    shift = signature + batch_shift(row["plate"], config, calibration) + config.well_noise * well
+    return calibration.renderer_multipliers(calibration.targets(shift))
 
 
 def acquisition_for(plate: str, config: SynthConfig) -> Acquisition:
-    """Batch effects of one plate: its week's (shared by the week's plates) plus a smaller plate-own part.
+    """Camera side of a plate's batch effects: background, vignetting, focus blur and read noise per week/plate.
 
-    The log stain gains of week ``k`` are ``0.35 s (cos θ_k e1 + sin θ_k e2) + N(0, (0.1 s)²)`` with
-    ``θ_k = φ + k × golden angle`` and ``e1, e2`` orthonormal and orthogonal to ``(1, 1, 1)``: each week shifts
-    the *ratios* between the channels (what a cosine similarity sees) in its own direction, not only the
-    overall brightness. ``s`` is ``batch_effect``; the phase ``φ`` comes from the seed.
+    Stain intensities vary through the calibrated targets (:func:`batch_shift`); these are the parts the
+    per-well profiles cannot show, kept mild and scaled by ``batch_effect``.
     """
-    batch = metadata.batch_of(plate)
-    week = _stable_rng(config.seed, "week", batch)
-    own = _stable_rng(config.seed, "plate", plate)
+    week = _stable_rng(config.seed, "camera-week", metadata.batch_of(plate))
+    own = _stable_rng(config.seed, "camera-plate", plate)
     s = config.batch_effect
-    index = int("".join(ch for ch in batch if ch.isdigit()) or 0)
-    theta = _stable_rng(config.seed, "week-phase").uniform(0, 2 * np.pi) + index * _GOLDEN_ANGLE
-    e1, e2 = np.array([1.0, -1.0, 0.0]) / np.sqrt(2), np.array([1.0, 1.0, -2.0]) / np.sqrt(6)
-    ratios = 0.35 * s * (np.cos(theta) * e1 + np.sin(theta) * e2)
-    gain = np.exp(ratios + week.normal(0, 0.10 * s) + own.normal(0, 0.04 * s, 3))
-    background = 120 + np.abs(week.normal(0, 80 * s, 3) + own.normal(0, 10 * s, 3))
+    background = BACKGROUND * (1 + week.normal(0, 0.06 * s) + own.normal(0, 0.02 * s, 3))
     return Acquisition(
-        gain=tuple(float(g) for g in gain),
         background=tuple(float(b) for b in background),
-        vignetting=float(np.clip(0.15 + 0.25 * s * week.random() + 0.05 * s * own.random(), 0, 0.8)),
-        blur=float(0.3 + 1.0 * s * week.random() * 0.8 + 0.2 * s * own.random()),
-        read_noise=float(8 + 15 * s * week.random()),
+        vignetting=float(np.clip(0.1 + 0.15 * s * week.random() + 0.05 * s * own.random(), 0, 0.8)),
+        blur=float(1.0 + 0.5 * s * week.random() + 0.2 * s * own.random()),
+        read_noise=float(6 + 6 * s * week.random()),
     )
 
 
 # --------------------------------------------------------------------------------------- generation
 
 
-def _render_task(task: tuple[dict, SynthConfig, float, str]) -> list[dict]:
+@cache
+def _calibration() -> Calibration:
+    """The shipped calibration, parsed once per process."""
+    return Calibration.load()
+
+
+def _render_task(task: tuple[dict, SynthConfig, str]) -> list[dict]:
     """Render one field, write its three TIFFs atomically, return its true nuclei (a worker function).
 
-    A field whose three files exist is not rendered again: its cells are drawn before any pixel noise, so its
+    The truth lists the nuclei whose centre lies in the field (cells beyond the border are drawn where they
+    reach into it). A field whose three files exist is not rendered again: its cells are drawn before any pixel noise, so its
     nuclei are recomputed exactly without rendering (resuming costs almost nothing).
     """
-    row, config, max_dose, root = task
+    row, config, root = task
     rng = np.random.default_rng([config.seed, int(row["field_id"])])
-    centres = place_cells(config.field_shape, config.density, rng)
-    params, affected = cell_phenotypes(pd.Series(row), len(centres), config, rng, max_dose)
-    cells = draw_cells(centres, params, rng)
+    well = well_multipliers(row, config, _calibration())
+    cells = draw_cells(place_cells(config.field_shape, well, rng), well, rng)
     targets = [
         Path(root) / row[f"path_{channel.lower()}"] / row[f"file_{channel.lower()}"]
         for channel in metadata.CHANNELS
@@ -307,9 +271,10 @@ def _render_task(task: tuple[dict, SynthConfig, float, str]) -> list[dict]:
             "x": float(x),
             "y": float(y),
             "radius": float(r),
-            "affected": bool(affected[int(c)]),
+            "affected": row["compound"] != metadata.DMSO,
         }
         for x, y, r, c in cells.nuclei()
+        if 0 <= x < config.field_shape[1] and 0 <= y < config.field_shape[0]  # cells cut by the border: drawn
     ]
 
 
@@ -357,13 +322,9 @@ def generate(
     write_json_atomic(out / PARTIAL_MARKER, wanted)
 
     chosen = choose_fields(config)
-    max_dose = metadata.read_moa_csv().groupby("compound")["concentration"].max()
-    tasks = [
-        (row, config, float(max_dose.get(row["compound"], 1.0)), str(out))
-        for row in chosen.to_dict("records")
-    ]
+    tasks = [(row, config, str(out)) for row in chosen.to_dict("records")]
     truth_rows: list[dict] = []
-    for rows in tqdm(
+    for rows in progress_bar(
         _map(tasks, workers), total=len(tasks), desc="synthetic fields", unit="field", disable=not progress
     ):
         truth_rows += rows
@@ -390,7 +351,6 @@ def generate(
         "n_weeks": int(chosen["batch"].nunique()),
         "n_treatments": len(treatments) - int((treatments["compound"] == metadata.DMSO).any()),
         "n_nuclei": len(truth_rows),
-        "moa_effects": MOA_EFFECTS,
         **wanted,
     }
     write_json_atomic(marker, summary)

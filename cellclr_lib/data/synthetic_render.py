@@ -1,14 +1,23 @@
-"""Rendering of synthetic MCF-7-like fields: three fluorescence channels, one phenotype vector per cell.
+"""Rendering of synthetic MCF-7 fields at BBBC021's native scale: three 16-bit fluorescence channels.
 
-Everything is vectorised over pixels: each pixel is assigned to its nearest cell (a Voronoi partition computed
-with one Euclidean distance transform), then every channel is a closed-form function of the pixel's offset
-from its cell's centre and of that cell's phenotype parameters, gathered per pixel by fancy indexing. Smooth
-random textures are Gaussian-filtered white noise. No Python loop runs over pixels or cells.
+Cells are drawn from per-well parameters (:data:`DMSO` values times the multipliers
+:mod:`cellclr_lib.data.standin_phenotype` derives from the real profiles) plus cell-to-cell variation:
 
-Phenotype parameters (one row per cell, see :data:`PHENOTYPE`) and what each MoA does to them are in
-:mod:`cellclr_lib.data.synth`; this module only draws. The per-cell random draws (:func:`draw_cells`) come
-before the per-pixel ones (:func:`render_field`), so the true nuclei of a field can be recomputed without
-rendering it — that is what makes resuming an interrupted generation cheap.
+* **layout** — colonies: a jittered hexagonal lattice at the spacing of touching cells, thinned by a smooth
+  random "colony" field, so cells sit in clusters that touch each other, as MCF-7 does;
+* **outlines** — every cell and nucleus is an ellipse (axis ratio from the eccentricity) whose radius is
+  modulated by low harmonics (lobes: solidity) and high harmonics (roughness: form factor). A pixel belongs to
+  the cell whose *normalised* radius ρ (1 on its outline) is smallest: touching cells share a boundary that
+  bends with their shapes, without Voronoi seams; the nucleus always belongs to its own cell;
+* **channels** — DNA with chromatin texture and darker nucleoli; tubulin as a diffuse cytoplasm, a brighter
+  perinuclear region and a fine meshwork (the zero-crossings of smooth noise look like curved filaments);
+  actin mostly cortical along the cell edge with some oriented stress fibres; a few percent of mitotic cells
+  (round, small, condensed bright DNA);
+* **camera** — optical blur, background ≈ 700 counts, vignetting, Poisson shot noise and Gaussian read noise.
+
+The per-cell random draws (:func:`draw_cells`) come before the per-pixel ones (:func:`render_field`), so the
+true nuclei of a field can be recomputed without rendering it (cheap resuming). Only the rasterisation loops
+over cells (each in its own window, ~30 per field); everything per pixel is vectorised.
 """
 
 from __future__ import annotations
@@ -18,181 +27,271 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-#: phenotype parameters; the baseline (DMSO) value of each. The synthetic module moves them per MoA.
-PHENOTYPE: dict[str, float] = {
-    "cell_scale": 1.0,  # cell radius multiplier
-    "nucleus_scale": 1.0,  # nucleus radius multiplier
-    "roundness": 0.0,  # 0 = irregular spread outline, 1 = round
-    "dna_intensity": 1.0,  # DAPI brightness
-    "dna_texture": 0.3,  # chromatin texture amplitude
-    "dna_condensed": 0.0,  # mitotic condensation: small, bright, spotty nucleus
-    "multinucleated": 0.0,  # probability of a second nucleus
-    "tubulin_intensity": 1.0,
-    "tubulin_diffuse": 0.0,  # 1 = no filaments, uniform haze
-    "tubulin_bundled": 0.0,  # thick, bright, peripheral bundles
-    "actin_cortex": 1.0,  # brightness of the cortical ring
-    "actin_fibres": 1.0,  # stress fibres across the cell
-    "actin_puncta": 0.0,  # aggregates
-    "brightness": 1.0,  # overall cell brightness (all channels)
+#: DMSO value of every renderer parameter (tuned once so the hand-engineered features measure the real DMSO
+#: medians on the crops; the calibration multiplies them per well). Areas in px², intensities in counts
+#: above background, shape parameters dimensionless.
+DMSO: dict[str, float] = {
+    "nucleus_area": 990.0,
+    "cell_area": 5000.0,
+    "nucleus_aspect": 0.23,  # excess axis ratio: 1.23
+    "cell_aspect": 1.05,
+    "nucleus_lobes": 0.07,
+    "cell_lobes": 0.04,
+    "nucleus_roughness": 0.006,
+    "cell_roughness": 0.01,
+    "density": 0.8,  # fraction of lattice sites holding a cell
+    "dna": 5000.0,
+    "tubulin": 4000.0,
+    "actin": 1800.0,
+    "mitotic": 0.03,  # fraction of cells in mitosis
+    "actin_over_nucleus": 0.9,
+    "dna_texture": 0.25,
+    "tubulin_texture": 0.45,
+    "actin_texture": 0.45,
 }
-PHENOTYPE_NAMES = tuple(PHENOTYPE)
-
-NUCLEUS_RADIUS = 10.0  # pixels, DMSO
-CELL_RADIUS = 24.0  # pixels, DMSO
+#: cell-to-cell variation within a well (log-normal σ; ``shape``: ± relative range of aspect and harmonics).
+#: Not in the per-well profiles (they hold well means only); kept modest so that wells of a few dozen measured
+#: cells do not vary much more than real wells of hundreds.
+CELL_SPREAD = {"area": 0.1, "intensity": 0.08, "texture": 0.08, "shape": 0.1}
+#: a mitotic cell is round and small, with condensed, brighter DNA (morphology, not calibrated).
+MITOSIS = {"cell_area": 0.45, "nucleus_area": 0.4, "dna": 2.2, "tubulin": 1.3, "dna_texture": 2.0}
+#: lattice site area / drawn cell area: below 1, neighbouring outlines overlap and share a boundary.
+PACKING = 0.75
+RHO_MAX = 1.3  #: ρ beyond which a pixel is background for sure (the soft cell edge is gone)
+PERINUCLEAR = 2.5  #: the perinuclear tubulin fades to nothing at this ρ of the nucleus
+BACKGROUND = 700.0  #: camera offset + autofluorescence, counts (real raw fields: ≈ 700 per channel)
+COUNTS_PER_PHOTON = 2.0  #: camera gain: shot noise in counts is √(2 × signal)
 
 
 @dataclass(frozen=True)
 class Acquisition:
-    """How a plate was imaged: the batch effects of one (week, plate)."""
+    """How a plate was imaged: the camera part of its batch effects (stain changes are in the targets)."""
 
-    gain: tuple[float, float, float]  # stain intensity per channel
     background: tuple[float, float, float]  # camera offset + autofluorescence per channel
     vignetting: float  # relative brightness loss at the field corners
-    blur: float  # focus blur σ in pixels
-    read_noise: float  # camera read noise (grey levels)
+    blur: float  # optical + focus blur σ in pixels
+    read_noise: float  # camera read noise (counts)
 
 
-def place_cells(shape: tuple[int, int], density: float, rng: np.random.Generator) -> np.ndarray:
-    """Cell centres ``(n, 2)`` as (x, y) on a jittered grid: dense, but nuclei never touch.
+def place_cells(shape: tuple[int, int], well: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Cell centres ``(n, 2)`` as (x, y): a jittered hexagonal lattice of touching cells, thinned into colonies.
 
-    Grid spacing is 2.1 cell radii; each centre is jittered by up to 0.25 spacing and kept with probability
-    ``density``. Cells may extend past the field's border, as in real fields.
+    The lattice spacing makes each site's area the well's cell area (times :data:`PACKING`), but never lets
+    nuclei crowd into clumps; a smooth random field decides which sites
+    hold a cell (the highest ``density`` fraction), so the kept cells form clusters. Cells may extend past the
+    field's border, as in real fields.
     """
-    spacing = 2.1 * CELL_RADIUS
-    ys, xs = np.mgrid[spacing / 2 : shape[0] : spacing, spacing / 2 : shape[1] : spacing]
+    area = DMSO["cell_area"] * well["cell_area"] * PACKING
+    nucleus_diameter = 2 * np.sqrt(DMSO["nucleus_area"] * well["nucleus_area"] / np.pi)
+    spacing = max(np.sqrt(2 * area / np.sqrt(3)), 1.8 * nucleus_diameter)  # nuclei stay apart, as in MCF-7
+    rows = np.arange(-0.5 * spacing, shape[0] + spacing, spacing * np.sqrt(3) / 2)
+    cols = np.arange(-0.5 * spacing, shape[1] + spacing, spacing)
+    ys, xs = np.meshgrid(rows, cols, indexing="ij")
+    xs = xs + (np.arange(len(rows)) % 2)[:, None] * spacing / 2
     centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
-    centres += rng.uniform(-0.25, 0.25, centres.shape) * spacing
-    return centres[rng.random(len(centres)) < density]
-
-
-def smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian-filtered white noise rescaled to zero mean and unit standard deviation."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    return (field - field.mean()) / (field.std() + 1e-8)
+    centres += rng.normal(0, 0.12 * spacing, centres.shape)
+    colony = ndimage.gaussian_filter(rng.standard_normal((shape[0] // 16 + 4, shape[1] // 16 + 4)), 3.0)
+    at = ndimage.map_coordinates(colony, (centres[:, ::-1].T + 32) / 16, order=1, mode="nearest")
+    keep = np.clip(DMSO["density"] * well["density"], 0.3, 0.95)
+    return centres[at >= np.quantile(at, 1 - keep)]
 
 
 @dataclass(frozen=True)
 class Cells:
-    """The cells of one field: centres ``(n, 2)`` as (x, y), phenotype ``params`` and their random shape draws."""
+    """The cells of one field: centres ``(n, 2)`` as (x, y) and one array per drawn property (``(n,)`` or
+    ``(n, k)`` for outline harmonics)."""
 
     centres: np.ndarray
-    params: dict[str, np.ndarray]  # phenotype name -> (n,)
-    angle: np.ndarray  # orientation of the long axis
-    elong: np.ndarray  # aspect ratio of the outline
-    r_nuc: np.ndarray  # nucleus radius (px)
-    r_cell: np.ndarray  # cell radius (px)
-    lobes: np.ndarray  # number of lobes of the outline
-    lobe_phase: np.ndarray
-    second: np.ndarray  # bool: has a second nucleus
-    fibre_angle: np.ndarray  # direction of the stress fibres
-    filaments: np.ndarray  # number of radial microtubule bundles
+    props: dict[str, np.ndarray]
+
+    def nucleus_centres(self) -> np.ndarray:
+        """Nucleus centres ``(n, 2)`` as (x, y): off the cell centre by a small random offset."""
+        return self.centres + self.props["nucleus_offset"]
 
     def nuclei(self) -> np.ndarray:
-        """The true nuclei ``(m, 4)``: x, y, radius, cell index (a multinucleated cell has two rows)."""
-        n = len(self.centres)
-        shift = np.where(self.second, 1.1 * self.r_nuc, 0.0)
-        shift_xy = np.stack([shift * np.cos(self.angle), shift * np.sin(self.angle)], axis=1)
-        first, extra = self.centres - shift_xy, (self.centres + shift_xy)[self.second]
-        return np.concatenate(
-            [
-                np.column_stack([first, self.r_nuc, np.arange(n)]),
-                np.column_stack([extra, self.r_nuc[self.second], np.flatnonzero(self.second)]),
-            ]
-        )
+        """The true nuclei ``(n, 4)``: x, y, radius (of the disk of equal area), cell index."""
+        radius = np.sqrt(self.props["nucleus_area"] / np.pi)
+        return np.column_stack([self.nucleus_centres(), radius, np.arange(len(self.centres))])
 
 
-def draw_cells(centres: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> Cells:
-    """Draw each cell's shape from its phenotype: ``params`` is ``(n, len(PHENOTYPE))`` in PHENOTYPE_NAMES order."""
-    p = {name: params[:, i] for i, name in enumerate(PHENOTYPE_NAMES)}
+def _lognormal(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray:
+    return np.exp(rng.normal(-(sigma**2) / 2, sigma, n))
+
+
+def _uniform_around_one(rng: np.random.Generator, size) -> np.ndarray:
+    return rng.uniform(1 - CELL_SPREAD["shape"], 1 + CELL_SPREAD["shape"], size)
+
+
+def _harmonics(
+    rng: np.random.Generator, amplitude: np.ndarray, orders: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitudes ``(n, k)`` (falling as 1/order, total ≈ ``amplitude``) and random phases of outline harmonics."""
+    n, k = len(amplitude), len(orders)
+    weights = 1 / np.asarray(orders, dtype=float)
+    amps = amplitude[:, None] * _uniform_around_one(rng, (n, k)) * weights / weights.sum() * 2
+    return amps, rng.uniform(0, 2 * np.pi, (n, k))
+
+
+def draw_cells(centres: np.ndarray, well: dict[str, float], rng: np.random.Generator) -> Cells:
+    """Draw every cell's shape, intensities and textures from the well's multipliers (see :data:`DMSO`)."""
     n = len(centres)
-    return Cells(
-        centres=centres,
-        params=p,
-        angle=rng.uniform(0, np.pi, n),
-        elong=1 + 0.25 * (1 - np.clip(p["roundness"], 0, 1)) * rng.uniform(0.3, 1, n),
-        r_nuc=NUCLEUS_RADIUS * p["nucleus_scale"] * (1 - 0.4 * np.clip(p["dna_condensed"], 0, 1)),
-        r_cell=CELL_RADIUS * p["cell_scale"],
-        lobes=rng.integers(3, 6, n),
-        lobe_phase=rng.uniform(0, 2 * np.pi, n),
-        second=rng.random(n) < p["multinucleated"],
-        fibre_angle=rng.uniform(0, np.pi, n),
-        filaments=rng.integers(10, 18, n),
-    )
+    base = {name: DMSO[name] * well.get(name, 1.0) for name in DMSO}
+    mitotic = rng.random(n) < np.clip(base["mitotic"], 0, 0.6)
+    shrink = {key: np.where(mitotic, factor, 1.0) for key, factor in MITOSIS.items()}
+    props: dict[str, np.ndarray] = {"mitotic": mitotic}
+    for name in ("cell_area", "nucleus_area"):
+        props[name] = base[name] * _lognormal(rng, CELL_SPREAD["area"], n) * shrink[name]
+    for name in ("dna", "tubulin", "actin"):
+        props[name] = base[name] * _lognormal(rng, CELL_SPREAD["intensity"], n) * shrink.get(name, 1.0)
+    for name in ("dna_texture", "tubulin_texture", "actin_texture"):
+        props[name] = base[name] * _lognormal(rng, CELL_SPREAD["texture"], n) * shrink.get(name, 1.0)
+    props["actin_over_nucleus"] = np.full(n, base["actin_over_nucleus"])
+    for part in ("cell", "nucleus"):
+        round_up = np.where(mitotic, 0.15, 1.0)  # rounded, but blebbing: outlines keep their harmonics
+        props[f"{part}_aspect"] = 1 + base[f"{part}_aspect"] * _uniform_around_one(rng, n) * round_up
+        props[f"{part}_lobe_amp"], props[f"{part}_lobe_phase"] = _harmonics(
+            rng, np.full(n, base[f"{part}_lobes"]), LOBE_ORDERS
+        )
+        props[f"{part}_rough_amp"], props[f"{part}_rough_phase"] = _harmonics(
+            rng, np.full(n, base[f"{part}_roughness"]), ROUGH_ORDERS
+        )
+    props["angle"] = rng.uniform(0, np.pi, n)
+    props["nucleus_angle"] = props["angle"] + rng.normal(0, 0.3, n)
+    r_cell = np.sqrt(props["cell_area"] / np.pi)
+    props["nucleus_offset"] = rng.normal(0, 0.08, (n, 2)) * r_cell[:, None] * (~mitotic)[:, None]
+    return Cells(centres=np.asarray(centres, dtype=float), props=props)
+
+
+LOBE_ORDERS = (3, 4, 5)  #: outline harmonics that make lobes (lower solidity)
+ROUGH_ORDERS = (6, 8, 10)  #: outline harmonics that make a ragged edge (lower form factor)
+
+
+def _normalised_radius(dx: np.ndarray, dy: np.ndarray, props: dict, i: int, part: str) -> np.ndarray:
+    """ρ of pixels at offsets (dx, dy) from the centre of cell ``i``'s ``part``: 1 on its outline.
+
+    The outline's harmonics cos(kθ + φ) are the real parts of powers of the unit complex number e^{iθ}
+    (cheaper than an arctan and a cosine per harmonic).
+    """
+    angle = props["nucleus_angle" if part == "nucleus" else "angle"][i]
+    aspect = np.sqrt(props[f"{part}_aspect"][i])
+    u = dx * np.float32(np.cos(angle)) + dy * np.float32(np.sin(angle))
+    v = dy * np.float32(np.cos(angle)) - dx * np.float32(np.sin(angle))
+    distance = np.hypot(u, v) + np.float32(1e-6)
+    unit = (u + 1j * v).astype(np.complex64) / distance
+    outline = np.ones_like(u)
+    power, order = np.ones_like(unit), 0
+    for kind, orders in (("lobe", LOBE_ORDERS), ("rough", ROUGH_ORDERS)):
+        amps, phases = props[f"{part}_{kind}_amp"][i], props[f"{part}_{kind}_phase"][i]
+        for k, amp, phase in zip(orders, amps, phases, strict=True):
+            power, order = power * unit ** (k - order), k
+            outline += (np.complex64(amp * np.exp(1j * phase)) * power).real
+    radius = np.sqrt(props[f"{part}_area"][i] / np.pi)
+    return np.hypot(u / aspect, v * aspect) / (np.float32(radius) * outline)
+
+
+def _window(shape: tuple[int, int], x: float, y: float, reach: float) -> tuple[slice, slice] | None:
+    """The part of the field within ``reach`` px of (x, y), or None where it lies wholly outside."""
+    top, left = max(int(y - reach), 0), max(int(x - reach), 0)
+    bottom, right = min(int(y + reach) + 1, shape[0]), min(int(x + reach) + 1, shape[1])
+    return (slice(top, bottom), slice(left, right)) if top < bottom and left < right else None
+
+
+def rasterise(shape: tuple[int, int], cells: Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: owning cell (−1 = background), its ρ (cell outline = 1) and ρ of its nucleus (outline = 1).
+
+    Cells first (each pixel to the cell of smallest ρ), then nuclei: a nucleus always belongs to its own cell.
+    """
+    owner = np.full(shape, -1, dtype=np.int64)
+    rho = np.full(shape, RHO_MAX, dtype=np.float32)
+    rho_n = np.full(shape, np.inf, dtype=np.float32)
+    props, nuclei = cells.props, cells.nucleus_centres()
+    for part, centres, extent in (("cell", cells.centres, 1.2 * RHO_MAX), ("nucleus", nuclei, PERINUCLEAR)):
+        reach = np.sqrt(props[f"{part}_area"] / np.pi * props[f"{part}_aspect"]) * extent + 2
+        for i, (x, y) in enumerate(centres):
+            window = _window(shape, x, y, reach[i])
+            if window is None:
+                continue
+            yy, xx = np.mgrid[window].astype(np.float32)
+            r = _normalised_radius(xx - np.float32(x), yy - np.float32(y), props, i, part)
+            if part == "cell":
+                wins = r < rho[window]
+                rho[window] = np.where(wins, r, rho[window])
+            else:
+                wins = r < 1
+                rho_n[window] = np.where(wins | (owner[window] == i), r, rho_n[window])
+            owner[window] = np.where(wins, i, owner[window])
+    return owner, rho, rho_n
+
+
+def smooth_noise(
+    shape: tuple[int, int], sigma: float | tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Gaussian-filtered white noise (``sigma`` may be per axis), rescaled to zero mean and unit SD."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+    return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def _filaments(
+    shape: tuple[int, int], sigma: float | tuple[float, float], width: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Thin curved lines in [0, 1]: the neighbourhood of the zero level of smooth noise."""
+    return np.exp(-((smooth_noise(shape, sigma, rng) / width) ** 2))
+
+
+def _textures(shape: tuple[int, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The field's random textures, one array each (drawn in a fixed order: the bytes depend on it)."""
+    return {
+        "chromatin": smooth_noise(shape, 1.0, rng) - 0.5 * smooth_noise(shape, 3.0, rng),
+        "nucleoli": np.clip(smooth_noise(shape, 2.5, rng) - 1.6, 0, None),
+        "mesh": 0.6 * _filaments(shape, 2.0, 0.25, rng) + 0.4 * _filaments(shape, 4.0, 0.2, rng),
+        "fibres_h": _filaments(shape, (1.0, 8.0), 0.3, rng),
+        "fibres_v": _filaments(shape, (8.0, 1.0), 0.3, rng),
+        "blotch": smooth_noise(shape, 6.0, rng),
+    }
+
+
+def _signal(owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray, cells: Cells, tex: dict) -> np.ndarray:
+    """Noise-free ``(3, H, W)`` signal above background (DNA, tubulin, actin)."""
+    n = len(cells.centres)
+
+    def take(name: str) -> np.ndarray:
+        """The owning cell's ``name`` at every pixel (0 on background, owner −1)."""
+        return np.append(cells.props[name], 0.0).astype(np.float32)[owner]
+
+    if n == 0:
+        return np.zeros((3, *owner.shape), dtype=np.float32)
+    cell = 1 / (1 + np.exp((rho - 1) * 30))
+    nucleus = 1 / (1 + np.exp((np.minimum(rho_n, 3) - 1) * 25)) * (owner >= 0)
+    dna = take("dna") * nucleus * np.clip(1 + take("dna_texture") * tex["chromatin"], 0.1, None)
+    dna *= (1 - 0.45 * np.clip(tex["nucleoli"], 0, 1)) * (0.85 + 0.15 * np.minimum(rho_n, 1) ** 2)
+
+    perinuclear = np.clip((PERINUCLEAR - rho_n) / (PERINUCLEAR - 1), 0, 1) ** 2
+    mitotic = take("mitotic")
+    mesh = tex["mesh"] * (1 - 0.7 * mitotic)
+    tubulin = 0.5 + 0.6 * perinuclear + take("tubulin_texture") * mesh * (0.6 + 0.6 * perinuclear)
+    edge = np.clip((rho - 0.75) / 0.25, 0, 1) ** 2  # membranes of touching cells show as darker lines
+    tubulin = take("tubulin") * cell * tubulin * (1 + 0.12 * tex["blotch"]) * (1 - 0.85 * edge)
+
+    angle = np.append(cells.props["angle"], 0.0)[owner] + 0.3
+    fibres = np.cos(angle) ** 2 * tex["fibres_h"] + np.sin(angle) ** 2 * tex["fibres_v"]
+    cortex = np.exp(-(((rho - 0.97) / 0.05) ** 2))
+    actin = 0.5 + 0.7 * cortex + take("actin_texture") * fibres * (1 - nucleus) * (1 - edge)
+    actin *= 1 - nucleus * (1 - take("actin_over_nucleus"))
+    return np.stack([dna, tubulin, take("actin") * cell * actin]).astype(np.float32)
 
 
 def render_field(
     shape: tuple[int, int], cells: Cells, acquisition: Acquisition, rng: np.random.Generator
 ) -> np.ndarray:
-    """Render one field as ``(3, H, W)`` uint16 (DAPI, Tubulin, Actin)."""
-    p, centres, n = cells.params, cells.centres, len(cells.centres)
-    angle, elong, r_nuc, r_cell = cells.angle, cells.elong, cells.r_nuc, cells.r_cell
-    lobes, lobe_phase, second = cells.lobes, cells.lobe_phase, cells.second
-    fibre_angle, filaments = cells.fibre_angle, cells.filaments
-
-    # Voronoi partition: every pixel belongs to its nearest cell centre.
-    seeds = np.ones(shape, dtype=bool)
-    iy = np.clip(np.round(centres[:, 1]).astype(int), 0, shape[0] - 1)
-    ix = np.clip(np.round(centres[:, 0]).astype(int), 0, shape[1] - 1)
-    seeds[iy, ix] = False
-    owner_map = np.full(shape, -1, dtype=np.int64)
-    owner_map[iy, ix] = np.arange(n)
-    _, (ny, nx) = ndimage.distance_transform_edt(seeds, return_indices=True)
-    owner = owner_map[ny, nx]
-
+    """Render one field as ``(3, H, W)`` uint16 (DAPI, Tubulin, Actin) raw counts."""
+    owner, rho, rho_n = rasterise(shape, cells)
+    signal = _signal(owner, rho, rho_n, cells, _textures(shape, rng))
+    signal = ndimage.gaussian_filter(signal, sigma=(0, acquisition.blur, acquisition.blur))
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    dx, dy = xx - centres[owner, 0], yy - centres[owner, 1]
-    cos, sin = np.cos(angle[owner]), np.sin(angle[owner])
-    u, v = dx * cos + dy * sin, -dx * sin + dy * cos  # cell frame
-    theta = np.arctan2(v, u)
-
-    # Cell outline: a lobed, elongated shape that becomes a circle as roundness -> 1.
-    wobble = (
-        0.18 * (1 - np.clip(p["roundness"], 0, 1))[owner] * np.cos(lobes[owner] * theta + lobe_phase[owner])
-    )
-    outline = r_cell[owner] * (1 + wobble)
-    r_c = np.hypot(u / elong[owner], v * elong[owner] ** 0.5) / outline
-    cell = 1 / (1 + np.exp((r_c - 1) * 12))
-
-    # Nuclei: one ellipse, a second one for multinucleated cells (offset along the cell's long axis).
-    offset = np.where(second, 1.1 * r_nuc, 0.0)[owner]  # nucleus 1 at u = -offset, nucleus 2 at u = +offset
-    r_n1 = np.hypot((u + offset) / (r_nuc[owner] * 1.1), v / (r_nuc[owner] * 0.9))
-    r_n2 = np.where(
-        second[owner], np.hypot((u - offset) / (r_nuc[owner] * 1.1), v / (r_nuc[owner] * 0.9)), np.inf
-    )
-    nucleus = 1 / (1 + np.exp((np.minimum(r_n1, r_n2) - 1) * 10))
-
-    chromatin = smooth_noise(shape, 1.2, rng)
-    texture = 1 + (p["dna_texture"][owner] + 0.6 * p["dna_condensed"][owner]) * chromatin
-    dna = (
-        nucleus
-        * p["dna_intensity"][owner]
-        * (1 + 0.8 * p["dna_condensed"][owner])
-        * np.clip(texture, 0, None)
-    )
-
-    cytoplasm = np.clip(cell - nucleus, 0, 1)
-    streaks = 0.5 + 0.5 * np.cos(filaments[owner] * theta + 1.5 * smooth_noise(shape, 6, rng))
-    bundles = streaks**6 * np.clip(r_c, 0, 1) ** 2
-    diffuse = np.clip(p["tubulin_diffuse"][owner], 0, 1)
-    bundled = np.clip(p["tubulin_bundled"][owner], 0, 1)
-    network = (1 - diffuse) * ((1 - bundled) * streaks + bundled * 2.5 * bundles) + diffuse * 0.6
-    tubulin = cytoplasm * p["tubulin_intensity"][owner] * (0.35 + network)
-
-    cortex = np.exp(-(((r_c - 0.92) / 0.09) ** 2)) * p["actin_cortex"][owner]
-    fibre_phase = dx * np.cos(fibre_angle[owner]) + dy * np.sin(fibre_angle[owner])
-    fibres = (0.5 + 0.5 * np.cos(fibre_phase * 0.8)) ** 6 * p["actin_fibres"][owner] * 0.4
-    puncta = np.clip(smooth_noise(shape, 1.5, rng) - 1.6, 0, None) * 3 * p["actin_puncta"][owner]
-    actin = cell * (0.15 + cortex + fibres + puncta)
-
-    brightness = p["brightness"][owner]
-    signal = np.stack([dna * 3000, tubulin * 1800, actin * 1500]) * brightness
-    if acquisition.blur > 0:
-        signal = ndimage.gaussian_filter(signal, sigma=(0, acquisition.blur, acquisition.blur))
     corner = np.hypot((xx - shape[1] / 2) / (shape[1] / 2), (yy - shape[0] / 2) / (shape[0] / 2)) / np.sqrt(2)
     shading = 1 - acquisition.vignetting * corner**2
-    gain = np.asarray(acquisition.gain, dtype=np.float32)[:, None, None]
     background = np.asarray(acquisition.background, dtype=np.float32)[:, None, None]
-    image = (signal * gain + background) * shading
-    image = rng.poisson(np.clip(image, 0, None)).astype(np.float32)  # shot noise
-    image += rng.normal(0, acquisition.read_noise, image.shape)
+    image = (signal + background) * shading
+    photons = rng.poisson(np.clip(image, 0, None) / COUNTS_PER_PHOTON)
+    image = photons * COUNTS_PER_PHOTON + rng.normal(0, acquisition.read_noise, image.shape)
     return np.clip(np.rint(image), 0, 65535).astype(np.uint16)

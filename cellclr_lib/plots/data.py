@@ -93,6 +93,30 @@ def illumination_before_after(
     return fig
 
 
+def background_shading_figure(raw: np.ndarray, corrected: np.ndarray, *, panel_size: float = 3.2) -> Figure:
+    """Raw and corrected field with the display range on the background, and the background level per column.
+
+    Shading is a few percent; at a display range that fits the nuclei it is invisible. Stretching the range
+    over the background (up to the raw field's 60th percentile, nuclei saturate) shows it, and each column's
+    30th percentile — the background, where nuclei cover less than 70 % of the column — plots it. Both fields
+    share the range, so a flatter corrected field reads as a correction, not as a rescaling.
+    """
+    lo, hi = np.percentile(raw, [1, 60])
+    fig = Figure(figsize=(3 * panel_size + 1, panel_size), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, image, title in ((axes[0], raw, "raw"), (axes[1], corrected, "corrected")):
+        ax.imshow(image, cmap="magma", vmin=lo, vmax=hi)
+        ax.set_title(f"{title}, background range")
+        ax.set_axis_off()
+    for image, label in ((raw, "raw"), (corrected, "corrected")):
+        columns = np.percentile(np.asarray(image, dtype=np.float64), 30, axis=0)  # below the nuclei
+        axes[2].plot(columns / columns.mean(), label=label)
+    axes[2].set_xlabel("column (px)")
+    axes[2].set_ylabel("background level / its mean")
+    axes[2].legend(fontsize="small")
+    return fig
+
+
 def nuclei_overlay(
     dapi: np.ndarray,
     labels: np.ndarray,

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from cellclr_lib.data.metadata import natural_order
+from cellclr_lib.plots.palette import category_colors
 
 if TYPE_CHECKING:
     from cellclr_lib.metrics.nsc import Evaluation
@@ -85,15 +84,6 @@ def comparison_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def category_colours(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
-    """A distinct colour per label: tab10 up to 10 labels, the 12-colour Paired palette up to 12 (the 12
-    MoAs; tab10 would reuse two colours), tab20 beyond."""
-    ordered = natural_order(labels)
-    name = "tab10" if len(ordered) <= 10 else "Paired" if len(ordered) <= 12 else "tab20"
-    palette = colormaps[name].colors
-    return {label: palette[i % len(palette)] for i, label in enumerate(ordered)}
-
-
 def profile_map_figure(
     profiles: Profiles, color_by: Sequence[str] = ("moa", "batch"), seed: int = 0, perplexity: float = 30.0
 ) -> Figure:
@@ -120,13 +110,13 @@ def profile_map_figure(
         labels = profiles.meta[column].astype(str)
         if column == "batch" and "batches" in profiles.meta:
             labels = profiles.meta["batches"].astype(str)
-        for label, colour in category_colours(labels.tolist()).items():
+        for label, color in category_colors(labels).items():
             rows = (labels == label).to_numpy()
-            ax.scatter(xy[rows, 0], xy[rows, 1], s=12, label=label, color=colour)
+            ax.scatter(xy[rows, 0], xy[rows, 1], s=12, label=label, color=color)
         ax.set_title(f"t-SNE of profiles, coloured by {column}")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(fontsize=6, markerscale=0.8, loc="center left", bbox_to_anchor=(1, 0.5))
+        ax.legend(fontsize=7, markerscale=1.2, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -141,7 +131,7 @@ def dmso_week_figure(plate_means: Profiles, seed: int = 0) -> Figure:
     pca = PCA(n_components=2, random_state=seed)
     xy = pca.fit_transform(np.asarray(plate_means.values, dtype=np.float64))
     weeks = plate_means.meta["batch"].astype(str)
-    colours = category_colours(weeks.tolist())
+    colours = category_colors(weeks)
     fig = Figure(figsize=(11, 4.2))
     scatter_ax, strip_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
     for i, (week, colour) in enumerate(colours.items()):

@@ -9,12 +9,23 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 
-def training_curves(metrics: pd.DataFrame, *, smooth: int = 1) -> Figure:
+def chance_levels(batch_size: int) -> dict[str, float]:
+    """NT-Xent loss and contrastive accuracy of an encoder that knows nothing, for a batch of N cells.
+
+    Each view picks its partner among the 2N − 1 other views; with all similarities equal the softmax gives
+    the partner probability 1/(2N − 1), so the loss is ln(2N − 1) and a guess is right 1/(2N − 1) of the time.
+    """
+    candidates = 2 * batch_size - 1
+    return {"loss": float(np.log(candidates)), "accuracy": 1.0 / candidates}
+
+
+def training_curves(metrics: pd.DataFrame, *, smooth: int = 1, batch_size: int | None = None) -> Figure:
     """Three panels against the optimiser step: NT-Xent loss, contrastive top-1 accuracy, learning rate.
 
     ``metrics`` is :func:`cellclr_lib.train.read_metrics`'s table. ``smooth > 1`` overlays a centred
     rolling mean over that many steps on the loss and accuracy (the raw values stay visible, faded): per-step
-    values are noisy because every batch draws new views.
+    values are noisy because every batch draws new views. With ``batch_size``, dashed lines mark chance
+    (:func:`chance_levels`): a curve is only informative relative to where a know-nothing encoder would sit.
     """
     fig = Figure(figsize=(12, 3.2), layout="constrained")
     axes = fig.subplots(1, 3)
@@ -27,6 +38,10 @@ def training_curves(metrics: pd.DataFrame, *, smooth: int = 1) -> Figure:
             ax.plot(metrics["step"], rolled, lw=1.5, color="C0", label=f"mean of {smooth} steps")
             ax.legend(frameon=False, fontsize="small")
         ax.set(title=title, xlabel="step")
+        if batch_size and column in ("loss", "accuracy"):
+            level = chance_levels(batch_size)[column]
+            ax.axhline(level, color="0.4", ls="--", lw=1, label=f"chance ({level:.3g})")
+            ax.legend(frameon=False, fontsize="small")
     axes[1].set_ylim(0, 1)
     if "epoch" in metrics and metrics["epoch"].nunique() > 1:
         ends = metrics.groupby("epoch")["step"].max().iloc[:-1]

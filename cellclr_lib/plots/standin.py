@@ -1,0 +1,66 @@
+"""Figures of the synthetic stand-in beside real BBBC021: crops, DMSO calibration, MoA signatures."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def composite(crop: np.ndarray) -> np.ndarray:
+    """RGB view of a ``(3, S, S)`` DAPI/Tubulin/Actin crop: actin red, tubulin green, DNA blue, each channel
+    scaled to its own 99.5th percentile (as a microscopist would set each channel's display range)."""
+    rgb = np.stack([crop[2], crop[1], crop[0]], axis=-1).astype(float)
+    return np.clip(rgb / np.maximum(np.percentile(rgb, 99.5, axis=(0, 1)), 1e-6), 0, 1)
+
+
+def crop_rows(rows: dict[str, np.ndarray], per_row: int = 8) -> Figure:
+    """One row of crop composites per label (e.g. ``{"old stand-in": crops, "new stand-in": crops}``)."""
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(1.6 * per_row, 1.8 * len(rows)), squeeze=False)
+    for ax_row, (label, crops) in zip(axes, rows.items(), strict=True):
+        for k, ax in enumerate(ax_row):
+            if k < len(crops):
+                ax.imshow(composite(crops[k]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(label, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def dmso_calibration(comparison: pd.DataFrame) -> Figure:
+    """Real DMSO median and interquartile range (bar) beside the stand-in's median (dot), relative to the real
+    median, per feature (``comparison`` from :func:`cellclr_lib.data.standin_check.dmso_comparison`)."""
+    scale = comparison["real_median"]
+    y = np.arange(len(comparison))
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(comparison) + 1))
+    ax.hlines(
+        y, comparison["real_q25"] / scale, comparison["real_q75"] / scale, lw=6, color="0.7", label="real IQR"
+    )
+    ax.plot(np.ones(len(y)), y, "|", color="k", ms=12, label="real median")
+    ax.plot(comparison["standin_median"] / scale, y, "o", color="C3", label="stand-in median")
+    ax.axvspan(0.8, 1.2, color="C0", alpha=0.08, label="±20 %")
+    ax.set_yticks(y, comparison.index)
+    ax.set_xlabel("DMSO well median / real DMSO median")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def signature_maps(real: pd.DataFrame, standin: pd.DataFrame, correlations: pd.Series) -> Figure:
+    """Real and stand-in MoA signatures (MoAs × features, in DMSO SDs) as two heat maps; r per MoA on the right."""
+    moas, feats = standin.index, list(standin.columns)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.35 * len(moas) + 2.5), sharey=True)
+    for ax, (title, table) in zip(
+        axes, (("real (Ljosa et al. 2013)", real), ("stand-in", standin)), strict=True
+    ):
+        values = table.loc[moas, feats].to_numpy(dtype=float)
+        limit = np.percentile(np.abs(values), 95)
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        ax.set_xticks(range(len(feats)), feats, rotation=90, fontsize=7)
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.6, label="shift from plate DMSO (DMSO SDs)")
+    axes[0].set_yticks(range(len(moas)), [f"{m}  (r = {correlations[m]:.2f})" for m in moas], fontsize=8)
+    fig.tight_layout()
+    return fig
