@@ -279,3 +279,15 @@ def test_the_books_cell_painting_description_drives_prep(
     root, _ = painted
     table = fields.select(description, root)
     assert len(table) == 24 and table["is_control"].sum() == 8
+
+
+def test_standin_writes_bbbc021s_description_under_its_own_name(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from cellclr_lib.data import synth
+
+    path = tmp_path / dataset.DESCRIPTION_NAME
+    path.write_text(synth.standin_description(), encoding="utf-8")
+    own, reference = dataset.description_for(tmp_path), dataset.bbbc021()
+    assert own.name == "BBBC021 stand-in" and own.source == path
+    assert replace(own, name=reference.name, source=reference.source) == reference

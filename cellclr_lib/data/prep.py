@@ -7,8 +7,8 @@ For every plate (in name order):
    fixed sample of its pixels. The running mean gives the illumination profile, the corrected pixel samples
    the 0.1/99.9 % limits (see :mod:`cellclr_lib.data.illumination`). The low-resolution profile is saved as
    ``illumination/<plate>.npy``.
-2. **Crops** — every field is read, corrected, scaled to uint8, its nuclei detected on the corrected DAPI
-   channel (:mod:`cellclr_lib.data.nuclei`) and cropped (:mod:`cellclr_lib.data.crops`). Fields are
+2. **Crops** — every field is read, corrected, scaled to uint8, its nuclei detected on the corrected nucleus
+   channel (BBBC021: DAPI) (:mod:`cellclr_lib.data.nuclei`) and cropped (:mod:`cellclr_lib.data.crops`). Fields are
    processed by a process pool, results come back in field order and are streamed into the plate's shard,
    which is committed atomically when the plate is done (:class:`cellclr_lib.data.store.ShardWriter`).
 
@@ -647,7 +647,10 @@ def _manifest(run: PlateRun, plates: Sequence[str], infos: dict[str, dict]) -> d
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr prep``."""
     parser.add_argument(
-        "--data", required=True, type=Path, help="raw dataset directory (BBBC021 or the stand-in)"
+        "--data",
+        required=True,
+        type=Path,
+        help="raw dataset directory (BBBC021, the stand-in, or your plates described by --dataset)",
     )
     parser.add_argument("--out", required=True, type=Path, help="crop store directory to write (or resume)")
     parser.add_argument(

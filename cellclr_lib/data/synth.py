@@ -36,6 +36,7 @@ import tifffile
 
 from cellclr_lib import __version__
 from cellclr_lib.data import metadata
+from cellclr_lib.data.dataset import DESCRIPTION_NAME, bbbc021
 from cellclr_lib.data.source import SYNTHETIC_MARKER
 from cellclr_lib.data.standin_phenotype import Calibration
 from cellclr_lib.data.synthetic_render import BACKGROUND, Acquisition, draw_cells, place_cells, render_field
@@ -285,6 +286,12 @@ def _csv_lines(path: Path, keep: pd.Series) -> str:
     return "\n".join([lines[0], *rows]) + "\n"
 
 
+def standin_description() -> str:
+    """The stand-in's dataset description: BBBC021's (same layout and columns), under its own name."""
+    text = bbbc021().source.read_text(encoding="utf-8")
+    return text.replace('name = "BBBC021"', 'name = "BBBC021 stand-in"', 1)
+
+
 def generate(
     out_dir: str | Path,
     preset: str = "tiny",
@@ -342,6 +349,7 @@ def generate(
         _csv_lines(metadata.shipped_path(metadata.MOA_CSV_NAME), pd.Series(in_moa)),
     )
     write_table_atomic(out / TRUTH_FILE, pd.DataFrame(truth_rows))
+    write_text_atomic(out / DESCRIPTION_NAME, standin_description())
     summary = {
         "dataset": "synthetic",
         "preset": config.preset,
