@@ -29,7 +29,7 @@ images_per_s, elapsed_s``), ``epoch_metrics.csv`` (NSC/NSCB of a fixed set of ``
 epoch, :mod:`cellclr_lib.epoch_eval`), ``checkpoints/``, and ``tensorboard/`` when TensorBoard is installed.
 
 **Per-epoch NSC/NSCB on by default.** A reader of the loss curve asks whether the representation is getting
-better at what the benchmark measures; 2,000 cells answer that for a few seconds per epoch on a CPU, so the
+better at what the benchmark measures; 2,000 cells answer that in seconds per epoch on a CPU, so the
 default evaluates them (``--eval-cells 0`` turns it off; stores without MoA labels are skipped).
 """
 

@@ -198,8 +198,8 @@ display(
 # The loss only says how well the network tells a cell's two views apart from other cells. After every epoch
 # `train` also embeds a fixed set of up to 2,000 cells (`eval_cells`) with the current encoder and scores
 # them like the benchmark — well profiles, treatment profiles, nearest neighbour of another compound (NSC)
-# and of another compound in another batch (NSCB) — in `epoch_metrics.csv`. It costs about a second per
-# epoch; with fewer cells per well than notebook 4 uses, read it as a trend, not as the result.
+# and of another compound in another batch (NSCB) — in `epoch_metrics.csv`. It costs a few seconds per
+# epoch on a CPU; with fewer cells per well than notebook 4 uses, read it as a trend, not as the result.
 
 # %% mystnb={"image": {"alt": "Two line plots against the epoch: the NT-Xent loss averaged over each epoch, and NSC and NSCB of the evaluation cells in percent of treatments."}, "figure": {"caption": "The loss per epoch beside NSC and NSCB of a fixed set of evaluation cells, scored after every epoch."}}
 epoch_scores = read_epoch_metrics(run)
