@@ -291,3 +291,17 @@ def test_standin_writes_bbbc021s_description_under_its_own_name(tmp_path: Path) 
     own, reference = dataset.description_for(tmp_path), dataset.bbbc021()
     assert own.name == "BBBC021 stand-in" and own.source == path
     assert replace(own, name=reference.name, source=reference.source) == reference
+
+
+def test_figures_show_any_channel_set(painted_store: Path) -> None:
+    from cellclr_lib.plots.channels import channel_panels, composite
+
+    store = CropStore.open(painted_store)
+    crops = np.asarray(store.crops[:3])
+    figure = channel_panels(crops, store.channels, ["DNA", "AGP", "Mito"])
+    assert len(figure.axes) == 3 * 6 and figure.axes[5].get_title() == "DNA + AGP + Mito"
+    rgb = composite(crops, store.channels, ["DNA"])
+    np.testing.assert_allclose(rgb[..., 2], crops[:, 0] / 255, rtol=1e-6)
+    assert not rgb[..., :2].any()
+    with pytest.raises(ValueError, match="Hoechst"):
+        composite(crops, store.channels, ["Hoechst"])
