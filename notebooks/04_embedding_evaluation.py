@@ -68,8 +68,9 @@ from IPython.display import Markdown, display
 
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.embed import embed_store
-from cellclr_lib.evaluate import NSCB_EXCLUDED_MOAS, evaluate_treatments, evaluate_wells
+from cellclr_lib.evaluate import evaluate_wells
 from cellclr_lib.features import read_feature_set
+from cellclr_lib.metrics.nsc import NSCB_EXCLUDED_MOAS, evaluate_treatments
 from cellclr_lib.normalize import dmso_zscore, normalize, tvn, whiten
 from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import confusion_figure, per_moa_figure, profile_map_figure

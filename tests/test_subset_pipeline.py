@@ -27,7 +27,7 @@ from cellclr_lib.data.synth import generate
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: the tiny stand-in, with replicate plates (the tiny preset has one well per treatment) and small fields.
-STANDIN = {"replicates": 2, "field_shape": (128, 128), "concentrations_per_compound": 1}
+STANDIN = {"replicates": 2, "field_shape": (256, 256), "concentrations_per_compound": 1}
 
 
 def _plate_zips(standin: Path) -> dict[str, bytes]:
