@@ -217,7 +217,7 @@ panels = {
     "none": toy,
     "DMSO z-score": dmso_zscore(toy, toy_meta),
     "whiten": whiten(toy, toy_meta, lam=1e-3),
-    "TVN (whiten + CORAL)": tvn(toy, toy_meta, lam=1e-3, coral_lam=1e-3),
+    "TVN (whiten + CORAL)": tvn(toy, toy_meta, lam=1e-3),
 }
 
 # %% mystnb={"image": {"alt": "Four scatter plots of the 2-D toy: raw, DMSO z-scored, whitened and TVN. Each week's DMSO wells are dots with an ellipse, treated wells are triangles in the week's colour."}, "figure": {"caption": "Post-processing on a 2-D toy with three weeks. Z-scoring recentres every week; whitening makes the pooled DMSO cloud round but keeps the weeks apart; CORAL then gives every week the same shape, but not the same position."}}
