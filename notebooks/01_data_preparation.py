@@ -131,6 +131,18 @@ fig
 # a subset of the real plates and wells (every plate with its six DMSO wells), and simulated cells at the real
 # scale whose phenotypes and batch effects are calibrated on real BBBC021 measurements (see "How close is the
 # stand-in to real BBBC021?" below). The banner below says which one this run uses.
+#
+# **To run every notebook on the real images**, download and prepare them once — all benchmark plates
+# (~44 GB of zips), or the `colab` subset of 17 plates (~14 GB, every treatment and week; see the setup page):
+#
+# ```bash
+# cellclr download --out data/bbbc021 --subset colab --delete-zips
+# cellclr prep --data data/bbbc021 --out runs/bbbc021/crops --subset colab --workers 4
+# ```
+#
+# from the repository root, then set the parameters `dataset="bbbc021"`, `data_dir="../data/bbbc021"` and
+# `run_dir="../runs/bbbc021"` (paths relative to `notebooks/`, like the defaults; with papermill,
+# `-p dataset bbbc021 -p data_dir ...`). Every notebook checks for the data and says what to run if it is missing.
 
 # %%
 if dataset == "synthetic":
