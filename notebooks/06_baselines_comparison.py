@@ -103,27 +103,15 @@ display(Markdown(dataset_banner(data_dir)), Markdown(prerequisites_note(notes)))
 # same options is already there, so rerunning the notebook only redoes what changed.
 
 # %%
+encoder = {"arch": arch, "size": image_size, "batch_size": batch_size, "device": device}
+trained = {"size": image_size, "epochs": epochs, "train_cells": train_cells, "batch_size": batch_size}
+trained |= {"device": device, "seed": seed}
 options = {
     "handcrafted": {"workers": workers},
-    "random": {"arch": arch, "size": image_size, "batch_size": batch_size, "device": device, "seed": seed},
-    "imagenet": {"arch": arch, "size": image_size, "batch_size": batch_size, "device": device},
-    "vae": {
-        "size": image_size,
-        "epochs": epochs,
-        "train_cells": train_cells,
-        "batch_size": batch_size,
-        "device": device,
-        "seed": seed,
-    },
-    "weakly": {
-        "arch": arch,
-        "size": image_size,
-        "epochs": epochs,
-        "train_cells": train_cells,
-        "batch_size": batch_size,
-        "device": device,
-        "seed": seed,
-    },
+    "random": {**encoder, "seed": seed},
+    "imagenet": encoder,
+    "vae": trained,
+    "weakly": {"arch": arch, **trained},
 }
 feature_sets = {}
 for method, kwargs in options.items():
