@@ -22,23 +22,17 @@ from cellclr_lib.normalize import DEFAULT_LAMBDA, METHODS
 from cellclr_lib.profiles import Reduce, well_profiles
 from cellclr_lib.tables import attach_metadata, canonicalize_columns, load_profiles
 
+#: the accuracy and mAP columns every table of scores shares (this comparison, the real-data grid).
+ACCURACY_COLUMNS = ["nsc", "nscb", "drop", "nsc_correct", "nsc_total", "nscb_correct", "nscb_total"]
+MAP_COLUMNS = ["map_activity", "map_activity_fraction", "map_consistency", "map_consistency_fraction"]
 TABLE_COLUMNS = [
     "method",
     "normalize",
-    "nsc",
-    "nscb",
-    "drop",
-    "nsc_correct",
-    "nsc_total",
-    "nscb_correct",
-    "nscb_total",
+    *ACCURACY_COLUMNS,
     "nscb_skipped",
     "nsc_ties",
     "nscb_ties",
-    "map_activity",
-    "map_activity_fraction",
-    "map_consistency",
-    "map_consistency_fraction",
+    *MAP_COLUMNS,
     "aggregate",
     "similarity",
 ]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from cellclr_lib.compare import ACCURACY_COLUMNS, MAP_COLUMNS
 from cellclr_lib.data.ljosa import WellProfiles, load_ljosa_wells
 from cellclr_lib.evaluate import METRICS, evaluate_wells
 from cellclr_lib.io import sync_generated_block
@@ -40,22 +41,7 @@ PUBLISHED_VIGNETTE = {
     "ci_high": 0.89,
     "source": "cytominer/cytominergallery vignette (published, real BBBC021 profiles)",
 }
-GRID_COLUMNS = [
-    "normalize",
-    "aggregate",
-    "similarity",
-    "nsc",
-    "nscb",
-    "drop",
-    "nsc_correct",
-    "nsc_total",
-    "nscb_correct",
-    "nscb_total",
-    "map_activity",
-    "map_activity_fraction",
-    "map_consistency",
-    "map_consistency_fraction",
-]
+GRID_COLUMNS = ["normalize", "aggregate", "similarity", *ACCURACY_COLUMNS, *MAP_COLUMNS]
 
 
 def ljosa_profiles(ljosa: WellProfiles | None = None) -> Profiles:
