@@ -1,4 +1,4 @@
-"""Rendering of synthetic MCF-7 fields at BBBC021's native scale: three 16-bit fluorescence channels.
+"""Rendering of synthetic MCF-7 fields at BBBC021's native scale: 16-bit fluorescence channels.
 
 Cells are drawn from per-well parameters (:data:`DMSO` values times the multipliers
 :mod:`cellclr_lib.data.standin_phenotype` derives from the real profiles) plus cell-to-cell variation:
@@ -13,6 +13,9 @@ Cells are drawn from per-well parameters (:data:`DMSO` values times the multipli
   perinuclear region and a fine meshwork (the zero-crossings of smooth noise look like curved filaments);
   actin mostly cortical along the cell edge with some oriented stress fibres; a few percent of mitotic cells
   (round, small, condensed bright DNA);
+* **panels** — BBBC021's three stains (DAPI, Tubulin, Actin), or the five of Cell Painting (DNA, ER, RNA, AGP,
+  Mito) derived from the same cells, masks and textures (:func:`_cell_painting_stains`, not calibrated), so
+  that pipelines over any number of channels can be tried without data;
 * **camera** — optical blur, background ≈ 700 counts, vignetting, Poisson shot noise and Gaussian read noise.
 
 The per-cell random draws (:func:`draw_cells`) come before the per-pixel ones (:func:`render_field`), so the
@@ -22,6 +25,7 @@ over cells (each in its own window, ~30 per field); everything per pixel is vect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,13 +65,18 @@ RHO_MAX = 1.3  #: ρ beyond which a pixel is background for sure (the soft cell 
 PERINUCLEAR = 2.5  #: the perinuclear tubulin fades to nothing at this ρ of the nucleus
 BACKGROUND = 700.0  #: camera offset + autofluorescence, counts (real raw fields: ≈ 700 per channel)
 COUNTS_PER_PHOTON = 2.0  #: camera gain: shot noise in counts is √(2 × signal)
+#: the stains each panel renders, in file and store order: BBBC021's three, or the five of Cell Painting.
+PANELS: dict[str, tuple[str, ...]] = {
+    "bbbc021": ("DAPI", "Tubulin", "Actin"),
+    "cellpainting": ("DNA", "ER", "RNA", "AGP", "Mito"),
+}
 
 
 @dataclass(frozen=True)
 class Acquisition:
     """How a plate was imaged: the camera part of its batch effects (stain changes are in the targets)."""
 
-    background: tuple[float, float, float]  # camera offset + autofluorescence per channel
+    background: tuple[float, ...]  # camera offset + autofluorescence per channel
     vignetting: float  # relative brightness loss at the field corners
     blur: float  # optical + focus blur σ in pixels
     read_noise: float  # camera read noise (counts)
@@ -238,9 +247,15 @@ def _filaments(
     return np.exp(-((smooth_noise(shape, sigma, rng) / width) ** 2))
 
 
-def _textures(shape: tuple[int, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """The field's random textures, one array each (drawn in a fixed order: the bytes depend on it)."""
-    return {
+def _textures(
+    shape: tuple[int, int], rng: np.random.Generator, panel: str = "bbbc021"
+) -> dict[str, np.ndarray]:
+    """The field's random textures, one array each (drawn in a fixed order: the bytes depend on it).
+
+    The Cell Painting panel draws one more (mitochondrial puncta) *after* BBBC021's, so BBBC021's fields keep
+    their bytes.
+    """
+    textures = {
         "chromatin": smooth_noise(shape, 1.0, rng) - 0.5 * smooth_noise(shape, 3.0, rng),
         "nucleoli": np.clip(smooth_noise(shape, 2.5, rng) - 1.6, 0, None),
         "mesh": 0.6 * _filaments(shape, 2.0, 0.25, rng) + 0.4 * _filaments(shape, 4.0, 0.2, rng),
@@ -248,44 +263,104 @@ def _textures(shape: tuple[int, int], rng: np.random.Generator) -> dict[str, np.
         "fibres_v": _filaments(shape, (8.0, 1.0), 0.3, rng),
         "blotch": smooth_noise(shape, 6.0, rng),
     }
+    if panel == "cellpainting":
+        textures["puncta"] = np.clip(smooth_noise(shape, 1.0, rng) - 1.0, 0, None)
+    return textures
 
 
-def _signal(owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray, cells: Cells, tex: dict) -> np.ndarray:
-    """Noise-free ``(3, H, W)`` signal above background (DNA, tubulin, actin)."""
-    n = len(cells.centres)
+def _per_pixel(cells: Cells, owner: np.ndarray) -> Callable[[str], np.ndarray]:
+    """A look-up of the owning cell's property at every pixel (0 on background, owner −1)."""
 
     def take(name: str) -> np.ndarray:
-        """The owning cell's ``name`` at every pixel (0 on background, owner −1)."""
         return np.append(cells.props[name], 0.0).astype(np.float32)[owner]
 
-    if n == 0:
-        return np.zeros((3, *owner.shape), dtype=np.float32)
-    cell = 1 / (1 + np.exp((rho - 1) * 30))
-    nucleus = 1 / (1 + np.exp((np.minimum(rho_n, 3) - 1) * 25)) * (owner >= 0)
+    return take
+
+
+def _masks(owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray) -> dict[str, np.ndarray]:
+    """Soft masks every stain is made of: cell, nucleus, perinuclear region, cell edge and cortex.
+
+    Computed once per field and shared by the stains, so every panel draws the very same cells.
+    """
+    return {
+        "cell": 1 / (1 + np.exp((rho - 1) * 30)),
+        "nucleus": 1 / (1 + np.exp((np.minimum(rho_n, 3) - 1) * 25)) * (owner >= 0),
+        "perinuclear": np.clip((PERINUCLEAR - rho_n) / (PERINUCLEAR - 1), 0, 1) ** 2,
+        "edge": np.clip((rho - 0.75) / 0.25, 0, 1) ** 2,  # membranes of touching cells show as darker lines
+        "cortex": np.exp(-(((rho - 0.97) / 0.05) ** 2)),
+    }
+
+
+def _bbbc021_stains(
+    cells: Cells, owner: np.ndarray, rho_n: np.ndarray, masks: dict[str, np.ndarray], tex: dict
+) -> dict[str, np.ndarray]:
+    """Noise-free DNA, tubulin and actin above background (see the module docstring)."""
+    take = _per_pixel(cells, owner)
+    cell, nucleus, perinuclear, edge = masks["cell"], masks["nucleus"], masks["perinuclear"], masks["edge"]
     dna = take("dna") * nucleus * np.clip(1 + take("dna_texture") * tex["chromatin"], 0.1, None)
     dna *= (1 - 0.45 * np.clip(tex["nucleoli"], 0, 1)) * (0.85 + 0.15 * np.minimum(rho_n, 1) ** 2)
 
-    perinuclear = np.clip((PERINUCLEAR - rho_n) / (PERINUCLEAR - 1), 0, 1) ** 2
-    mitotic = take("mitotic")
-    mesh = tex["mesh"] * (1 - 0.7 * mitotic)
+    mesh = tex["mesh"] * (1 - 0.7 * take("mitotic"))
     tubulin = 0.5 + 0.6 * perinuclear + take("tubulin_texture") * mesh * (0.6 + 0.6 * perinuclear)
-    edge = np.clip((rho - 0.75) / 0.25, 0, 1) ** 2  # membranes of touching cells show as darker lines
     tubulin = take("tubulin") * cell * tubulin * (1 + 0.12 * tex["blotch"]) * (1 - 0.85 * edge)
 
     angle = np.append(cells.props["angle"], 0.0)[owner] + 0.3
     fibres = np.cos(angle) ** 2 * tex["fibres_h"] + np.sin(angle) ** 2 * tex["fibres_v"]
-    cortex = np.exp(-(((rho - 0.97) / 0.05) ** 2))
-    actin = 0.5 + 0.7 * cortex + take("actin_texture") * fibres * (1 - nucleus) * (1 - edge)
+    actin = 0.5 + 0.7 * masks["cortex"] + take("actin_texture") * fibres * (1 - nucleus) * (1 - edge)
     actin *= 1 - nucleus * (1 - take("actin_over_nucleus"))
-    return np.stack([dna, tubulin, take("actin") * cell * actin]).astype(np.float32)
+    return {"DAPI": dna, "Tubulin": tubulin, "Actin": take("actin") * cell * actin}
+
+
+def _cell_painting_stains(
+    cells: Cells, owner: np.ndarray, masks: dict[str, np.ndarray], bbbc: dict, tex: dict
+) -> dict[str, np.ndarray]:
+    """The five Cell Painting stains, derived from BBBC021's cells, masks and textures: *not calibrated*.
+
+    Only their layout is meant to look like Cell Painting, so that a five-channel pipeline has real structure
+    to learn; the treatment signatures reach them through the calibrated per-cell intensities they scale with
+    (DNA and RNA with the DNA stain, ER and Mito with tubulin, AGP with actin). DNA is the nucleus channel
+    itself; ER a reticular cytoplasm densest around the nucleus; RNA bright nucleoli plus a dim cytoplasm;
+    AGP the cortical actin, the plasma membrane and a perinuclear Golgi patch; Mito bright puncta in the
+    cytoplasm.
+    """
+    take = _per_pixel(cells, owner)
+    perinuclear, blotch = masks["perinuclear"], tex["blotch"]
+    cytoplasm = masks["cell"] * (1 - masks["nucleus"]) * (1 - 0.85 * masks["edge"])
+    er = 0.7 * take("tubulin") * cytoplasm * (0.3 + 1.2 * perinuclear) * (0.5 + tex["mesh"])
+    nucleoli = masks["nucleus"] * (0.5 + 4 * np.clip(tex["nucleoli"], 0, 1))
+    rna = 0.4 * take("dna") * (nucleoli + 0.3 * cytoplasm * (1 + 0.2 * blotch))
+    golgi = cytoplasm * perinuclear * np.clip(blotch, 0, None)
+    agp = bbbc["Actin"] + take("actin") * (masks["cell"] * masks["cortex"] + golgi)  # + WGA's membranes
+    mito = 0.5 * take("tubulin") * cytoplasm * (0.3 + perinuclear) * (0.2 + 3 * tex["puncta"])
+    return {"DNA": bbbc["DAPI"], "ER": er, "RNA": rna, "AGP": agp, "Mito": mito}
+
+
+def _signal(
+    owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray, cells: Cells, tex: dict, panel: str = "bbbc021"
+) -> np.ndarray:
+    """Noise-free ``(C, H, W)`` signal above background, one plane per stain of the panel (:data:`PANELS`)."""
+    if len(cells.centres) == 0:
+        return np.zeros((len(PANELS[panel]), *owner.shape), dtype=np.float32)
+    masks = _masks(owner, rho, rho_n)
+    stains = _bbbc021_stains(cells, owner, rho_n, masks, tex)
+    if panel == "cellpainting":
+        stains = _cell_painting_stains(cells, owner, masks, stains, tex)
+    return np.stack([stains[name] for name in PANELS[panel]]).astype(np.float32)
 
 
 def render_field(
-    shape: tuple[int, int], cells: Cells, acquisition: Acquisition, rng: np.random.Generator
+    shape: tuple[int, int],
+    cells: Cells,
+    acquisition: Acquisition,
+    rng: np.random.Generator,
+    panel: str = "bbbc021",
 ) -> np.ndarray:
-    """Render one field as ``(3, H, W)`` uint16 (DAPI, Tubulin, Actin) raw counts."""
+    """Render one field as ``(C, H, W)`` uint16 raw counts, one plane per stain of ``panel`` (:data:`PANELS`).
+
+    ``acquisition.background`` holds one value per stain.
+    """
     owner, rho, rho_n = rasterise(shape, cells)
-    signal = _signal(owner, rho, rho_n, cells, _textures(shape, rng))
+    signal = _signal(owner, rho, rho_n, cells, _textures(shape, rng, panel), panel)
     signal = ndimage.gaussian_filter(signal, sigma=(0, acquisition.blur, acquisition.blur))
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     corner = np.hypot((xx - shape[1] / 2) / (shape[1] / 2), (yy - shape[0] / 2) / (shape[0] / 2)) / np.sqrt(2)
