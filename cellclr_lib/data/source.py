@@ -18,15 +18,20 @@ DatasetKind = Literal["synthetic", "bbbc021"]
 
 
 def dataset_kind(root: str | Path) -> DatasetKind:
-    """``"synthetic"`` when ``root`` holds the generator's ``synthetic.json``, else ``"bbbc021"``."""
+    """``"synthetic"`` when ``root`` holds the generator's ``synthetic.json``, else ``"bbbc021"``.
+
+    The marker is looked at first: the stand-in's Cell Painting panel has a LoadData table, not BBBC021's.
+    """
     root = Path(root)
+    if (root / SYNTHETIC_MARKER).is_file():
+        return "synthetic"
     if not (root / IMAGE_CSV_NAME).is_file():
         raise CellclrError(
             f"no {IMAGE_CSV_NAME} here: not a BBBC021-format dataset",
             path=root,
             fix="run `cellclr synth --out DIR` (stand-in) or `cellclr download --out DIR` (real data)",
         )
-    return "synthetic" if (root / SYNTHETIC_MARKER).is_file() else "bbbc021"
+    return "bbbc021"
 
 
 def dataset_banner(root: str | Path) -> str:

@@ -8,6 +8,7 @@ concentrations, MoAs and file names with their UUIDs, the CSV lines copied verba
   exactly as the real ``BBBC021_v1_image.csv`` names them (so both real name forms occur: Week4's files have no
   ``WeekN_..._`` prefix);
 - ``BBBC021_v1_image.csv`` and ``BBBC021_v1_moa.csv``: the real lines for the chosen fields and treatments;
+- ``dataset.toml``: the description ``cellclr prep --data`` reads (:mod:`cellclr_lib.data.dataset`);
 - ``synthetic_truth.parquet``: every true nucleus (``field_id, image_number, plate, well, site, cell_id, x, y,
   radius, affected``), to check nucleus detection; ``synthetic.json`` (written last: it marks the set complete).
 
@@ -17,6 +18,12 @@ DMSO wells), a well-to-well deviation, and the plate's batch effect — week and
 with the spread the real DMSO plate means show — scaled by ``batch_effect``. Cells are drawn at BBBC021's
 native scale in every preset (:mod:`cellclr_lib.data.synthetic_render`); smaller presets have smaller fields.
 Every chosen plate carries its six real DMSO wells.
+
+``panel="cellpainting"`` renders the same fields and cells with the five Cell Painting stains instead (DNA, ER,
+RNA, AGP, Mito; :func:`cellclr_lib.data.synthetic_render._cell_painting_stains`, not calibrated), written as a
+CellProfiler LoadData table (``load_data.csv``: ``Metadata_Plate`` …, ``FileName_OrigDNA`` /
+``PathName_OrigDNA`` …) with images ``<plate>_<well>_s<site>_<stain>.tif`` in the same plate folders, and its
+own description: a five-channel dataset to try every step on without data.
 """
 
 from __future__ import annotations
@@ -39,7 +46,14 @@ from cellclr_lib.data import metadata
 from cellclr_lib.data.dataset import DESCRIPTION_NAME, bbbc021
 from cellclr_lib.data.source import SYNTHETIC_MARKER
 from cellclr_lib.data.standin_phenotype import Calibration
-from cellclr_lib.data.synthetic_render import BACKGROUND, Acquisition, draw_cells, place_cells, render_field
+from cellclr_lib.data.synthetic_render import (
+    BACKGROUND,
+    PANELS,
+    Acquisition,
+    draw_cells,
+    place_cells,
+    render_field,
+)
 from cellclr_lib.errors import CellclrError, require
 from cellclr_lib.io import atomic_path, read_json, write_json_atomic, write_table_atomic, write_text_atomic
 from cellclr_lib.options import positive_int
@@ -47,6 +61,8 @@ from cellclr_lib.pool import WorkerPool
 from cellclr_lib.progress import progress_bar
 
 TRUTH_FILE = "synthetic_truth.parquet"
+LOADDATA_CSV = "load_data.csv"  #: the Cell Painting panel's image table (CellProfiler's LoadData layout)
+CELL_PAINTING_DESCRIPTION = "standin_cellpainting.toml"  #: its shipped description, beside BBBC021's
 PARTIAL_MARKER = ".synthetic-partial.json"
 _REGENERATE = "delete the folder and run `cellclr synth` again"
 
@@ -69,6 +85,8 @@ class SynthConfig:
         well_noise: well-to-well deviation drawn per well, in the real within-plate DMSO standard deviations.
             Below 1 because a stand-in well averages a few dozen measured cells where a real well averages
             hundreds: the sampling of cells already adds most of the real wells' spread.
+        panel: the stains rendered (:data:`~cellclr_lib.data.synthetic_render.PANELS`): ``bbbc021`` (BBBC021's
+            three, in its exact format) or ``cellpainting`` (five, in CellProfiler's LoadData layout).
     """
 
     preset: str = "tiny"
@@ -81,6 +99,7 @@ class SynthConfig:
     dmso_wells_per_plate: int = 6
     batch_effect: float = 1.0
     well_noise: float = 0.3
+    panel: str = "bbbc021"
 
     def __post_init__(self) -> None:
         problems = [
@@ -92,6 +111,7 @@ class SynthConfig:
             (self.dmso_wells_per_plate >= 1, "dmso_wells_per_plate must be ≥ 1: DMSO is on every plate"),
             (self.batch_effect >= 0, "batch_effect must be ≥ 0"),
             (self.well_noise >= 0, "well_noise must be ≥ 0"),
+            (self.panel in PANELS, f"panel must be one of {', '.join(PANELS)}, not {self.panel!r}"),
         ]
         require(problems, prefix="bad synthetic-data parameter: ", fix="see `cellclr synth --help`")
 
@@ -226,7 +246,10 @@ def acquisition_for(plate: str, config: SynthConfig) -> Acquisition:
     week = _stable_rng(config.seed, "camera-week", metadata.batch_of(plate))
     own = _stable_rng(config.seed, "camera-plate", plate)
     s = config.batch_effect
-    background = BACKGROUND * (1 + week.normal(0, 0.06 * s) + own.normal(0, 0.02 * s, 3))
+    shift, own_shift = week.normal(0, 0.06 * s), own.normal(0, 0.02 * s, 3)
+    extra = len(PANELS[config.panel]) - 3  # further stains draw from their own stream: BBBC021's bytes stay
+    own_extra = _stable_rng(config.seed, "camera-plate-extra", plate).normal(0, 0.02 * s, max(extra, 0))
+    background = BACKGROUND * (1 + shift + np.concatenate([own_shift, own_extra]))
     return Acquisition(
         background=tuple(float(b) for b in background),
         vignetting=float(np.clip(0.1 + 0.15 * s * week.random() + 0.05 * s * own.random(), 0, 0.8)),
@@ -245,11 +268,11 @@ def _calibration() -> Calibration:
 
 
 def _render_task(task: tuple[dict, SynthConfig, str]) -> list[dict]:
-    """Render one field, write its three TIFFs atomically, return its true nuclei (a worker function).
+    """Render one field, write its TIFFs (one per stain) atomically, return its true nuclei (a worker function).
 
     The truth lists the nuclei whose centre lies in the field (cells beyond the border are drawn where they
-    reach into it). A field whose three files exist is not rendered again: its cells are drawn before any pixel noise, so its
-    nuclei are recomputed exactly without rendering (resuming costs almost nothing).
+    reach into it). A field whose files all exist is not rendered again: its cells are drawn before any pixel
+    noise, so its nuclei are recomputed exactly without rendering (resuming costs almost nothing).
     """
     row, config, root = task
     rng = np.random.default_rng([config.seed, int(row["field_id"])])
@@ -257,10 +280,11 @@ def _render_task(task: tuple[dict, SynthConfig, str]) -> list[dict]:
     cells = draw_cells(place_cells(config.field_shape, well, rng), well, rng)
     targets = [
         Path(root) / row[f"path_{channel.lower()}"] / row[f"file_{channel.lower()}"]
-        for channel in metadata.CHANNELS
+        for channel in PANELS[config.panel]
     ]
     if not all(target.is_file() for target in targets):
-        pixels = render_field(config.field_shape, cells, acquisition_for(row["plate"], config), rng)
+        acquisition = acquisition_for(row["plate"], config)
+        pixels = render_field(config.field_shape, cells, acquisition, rng, config.panel)
         for target, image in zip(targets, pixels, strict=True):
             with atomic_path(target) as tmp:
                 tifffile.imwrite(tmp, image, photometric="minisblack", metadata=None)
@@ -286,10 +310,82 @@ def _csv_lines(path: Path, keep: pd.Series) -> str:
     return "\n".join([lines[0], *rows]) + "\n"
 
 
-def standin_description() -> str:
-    """The stand-in's dataset description: BBBC021's (same layout and columns), under its own name."""
+def standin_description(panel: str = "bbbc021") -> str:
+    """The stand-in's dataset description, written beside it so that ``cellclr prep --data`` needs no option.
+
+    BBBC021's panel: BBBC021's description (same layout and columns) under its own name. The Cell Painting
+    panel: the shipped LoadData-style description of its five stains (``resources/standin_cellpainting.toml``).
+    """
+    if panel == "cellpainting":
+        return bbbc021().source.with_name(CELL_PAINTING_DESCRIPTION).read_text(encoding="utf-8")
     text = bbbc021().source.read_text(encoding="utf-8")
     return text.replace('name = "BBBC021"', 'name = "BBBC021 stand-in"', 1)
+
+
+def panel_files(chosen: pd.DataFrame, panel: str) -> pd.DataFrame:
+    """``chosen`` with the ``path_<stain>`` and ``file_<stain>`` columns of every stain of ``panel``.
+
+    BBBC021's panel keeps the real folders and names. The Cell Painting panel's images go into the same plate
+    folders, named ``<plate>_<well>_s<site>_<stain>.tif`` (unique per field and stain; no real names to copy).
+    """
+    if panel == "bbbc021":
+        return chosen
+    out = chosen.copy()
+    stem = chosen["plate"] + "_" + chosen["well"] + "_s" + chosen["site"].astype(str)
+    for name in PANELS[panel]:
+        out[f"path_{name.lower()}"] = chosen["path_dapi"]
+        out[f"file_{name.lower()}"] = stem + f"_{name}.tif"
+    return out
+
+
+def load_data_table(chosen: pd.DataFrame, panel: str) -> pd.DataFrame:
+    """The image table of a non-BBBC021 panel in CellProfiler's LoadData layout, one row per field.
+
+    Table and image numbers are BBBC021's, so field ids (and the truth table's keys) are the same as in the
+    BBBC021 panel; concentrations are written as the real table writes them, so the MoA table joins.
+    """
+    table = pd.DataFrame(
+        {
+            "TableNumber": chosen["table_number"],
+            "ImageNumber": chosen["image_number"],
+            "Metadata_Plate": chosen["plate"],
+            "Metadata_Well": chosen["well"],
+            "Metadata_Site": chosen["site"],
+            "Metadata_Compound": chosen["compound"],
+            "Metadata_Concentration": chosen["concentration"].map(lambda c: f"{c:.6f}"),
+            "Metadata_Replicate": chosen["replicate"],
+        }
+    )
+    for name in PANELS[panel]:
+        table[f"FileName_Orig{name}"] = chosen[f"file_{name.lower()}"]
+        table[f"PathName_Orig{name}"] = chosen[f"path_{name.lower()}"]
+    return table
+
+
+def _write_tables(out: Path, chosen: pd.DataFrame, panel: str) -> pd.DataFrame:
+    """Write the image table, the MoA table and the description of the chosen fields; return the treatments.
+
+    BBBC021's panel copies the real lines of both tables; another panel writes its own LoadData table and
+    keeps the real MoA lines (its description joins them as BBBC021's does).
+    """
+    if panel == "bbbc021":
+        image_csv = metadata.shipped_path(metadata.IMAGE_CSV_NAME)
+        all_ids = metadata.field_ids(metadata.read_image_csv())
+        lines = _csv_lines(image_csv, all_ids.isin(chosen["field_id"]))
+        write_text_atomic(out / metadata.IMAGE_CSV_NAME, lines)
+    else:
+        write_text_atomic(out / LOADDATA_CSV, load_data_table(chosen, panel).to_csv(index=False))
+    moa = metadata.read_moa_csv()
+    treatments = chosen[["compound", "concentration"]].drop_duplicates()
+    in_moa = pd.MultiIndex.from_frame(moa[["compound", "concentration"]]).isin(
+        pd.MultiIndex.from_frame(treatments)
+    )
+    write_text_atomic(
+        out / metadata.MOA_CSV_NAME,
+        _csv_lines(metadata.shipped_path(metadata.MOA_CSV_NAME), pd.Series(in_moa)),
+    )
+    write_text_atomic(out / DESCRIPTION_NAME, standin_description(panel))
+    return treatments
 
 
 def generate(
@@ -306,7 +402,7 @@ def generate(
     """
     out = Path(out_dir)
     config = config_for(preset, seed, **overrides)
-    wanted = {"config": _jsonable(asdict(config)), "library_version": __version__}
+    wanted = {"config": _config_record(config), "library_version": __version__}
     marker = out / SYNTHETIC_MARKER
     if marker.is_file():
         existing = read_json(marker, fix=_REGENERATE)
@@ -328,7 +424,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / PARTIAL_MARKER, wanted)
 
-    chosen = choose_fields(config)
+    chosen = panel_files(choose_fields(config), config.panel)
     tasks = [(row, config, str(out)) for row in chosen.to_dict("records")]
     truth_rows: list[dict] = []
     for rows in progress_bar(
@@ -336,20 +432,8 @@ def generate(
     ):
         truth_rows += rows
 
-    image_csv = metadata.shipped_path(metadata.IMAGE_CSV_NAME)
-    all_ids = metadata.field_ids(metadata.read_image_csv())
-    write_text_atomic(out / metadata.IMAGE_CSV_NAME, _csv_lines(image_csv, all_ids.isin(chosen["field_id"])))
-    moa = metadata.read_moa_csv()
-    treatments = chosen[["compound", "concentration"]].drop_duplicates()
-    in_moa = pd.MultiIndex.from_frame(moa[["compound", "concentration"]]).isin(
-        pd.MultiIndex.from_frame(treatments)
-    )
-    write_text_atomic(
-        out / metadata.MOA_CSV_NAME,
-        _csv_lines(metadata.shipped_path(metadata.MOA_CSV_NAME), pd.Series(in_moa)),
-    )
+    treatments = _write_tables(out, chosen, config.panel)
     write_table_atomic(out / TRUTH_FILE, pd.DataFrame(truth_rows))
-    write_text_atomic(out / DESCRIPTION_NAME, standin_description())
     summary = {
         "dataset": "synthetic",
         "preset": config.preset,
@@ -376,6 +460,17 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _config_record(config: SynthConfig) -> dict[str, Any]:
+    """The configuration as the markers save it; BBBC021's panel, the default, is left out.
+
+    So a set written before panels existed is still recognised as the same set, and its marker keeps its bytes.
+    """
+    record = _jsonable(asdict(config))
+    if record["panel"] == "bbbc021":
+        del record["panel"]
+    return record
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 
@@ -386,6 +481,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", default="tiny", choices=list(PRESETS), help="tiny (tests) or small (the book)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes")
+    parser.add_argument(
+        "--panel",
+        default="bbbc021",
+        choices=list(PANELS),
+        help="stains: bbbc021 (DAPI, Tubulin, Actin; BBBC021's format) or cellpainting (DNA, ER, RNA, AGP, "
+        "Mito; a LoadData table)",
+    )
     parser.add_argument(
         "--workers",
         type=positive_int,
@@ -417,13 +519,15 @@ def main(args: argparse.Namespace) -> int:
             "concentrations_per_compound": args.concentrations_per_compound,
             "replicates": args.replicates,
             "sites": args.sites,
+            "panel": args.panel,
         }.items()
         if value is not None
     }
     out = generate(args.out, preset=args.preset, seed=args.seed, workers=args.workers, **overrides)
     info = read_json(out / SYNTHETIC_MARKER, fix=_REGENERATE)
+    panel = ", Cell Painting panel" if args.panel == "cellpainting" else ""
     print(
-        f"{out}: synthetic BBBC021 ({info['preset']}, seed {info['seed']}): {info['n_fields']} fields on "
+        f"{out}: synthetic BBBC021 ({info['preset']}{panel}, seed {info['seed']}): {info['n_fields']} fields on "
         f"{info['n_plates']} plates in {info['n_weeks']} weeks, {info['n_treatments']} treatments, "
         f"{info['n_nuclei']} nuclei"
     )
