@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellclr_lib.data.metadata import DMSO, batch_of, is_taxol_control, normalize_concentration
+from cellclr_lib.data.metadata import batch_of, control_mask, is_taxol_control, normalize_concentration
 
 Reduce = Literal["mean", "median"]
 WELL_KEYS = ["plate", "well"]
@@ -102,10 +102,11 @@ def reduce_groups(values: np.ndarray, codes: np.ndarray, n_groups: int, how: Red
 def prepare_metadata(meta: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Benchmark rows of a per-cell/image/well metadata table and the boolean mask that selects them.
 
-    Keeps rows with an MoA (DMSO included, flagged ``is_control``), drops the taxol control wells, normalises
-    concentrations and adds ``batch`` (the week). ``meta`` must hold ``plate, well, compound, concentration,
-    moa``. A table with no MoA at all is a user's unlabelled plates: every row is kept (only activity mAP,
-    which needs no labels, can judge it).
+    Keeps rows with an MoA (controls included, flagged ``is_control`` by
+    :func:`~cellclr_lib.data.metadata.control_mask`: a store's own control name), drops the taxol control
+    wells, normalises concentrations and adds ``batch`` (the week). ``meta`` must hold ``plate, well,
+    compound, concentration, moa``. A table with no MoA at all is a user's unlabelled plates: every row is
+    kept (only activity mAP, which needs no labels, can judge it).
     """
     meta = meta.copy()
     meta["concentration"] = normalize_concentration(meta["concentration"])
@@ -117,7 +118,7 @@ def prepare_metadata(meta: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     meta["plate"] = meta["plate"].astype(str)
     meta["well"] = meta["well"].astype(str)
     meta["batch"] = meta["plate"].map(batch_of)
-    meta["is_control"] = meta["compound"] == DMSO
+    meta["is_control"] = control_mask(meta)
     return meta, keep
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.data.metadata import DMSO, normalize_concentration, read_csv_text, read_moa_csv
+from cellclr_lib.data.metadata import control_mask, normalize_concentration, read_csv_text, read_moa_csv
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.features import read_feature_set
 
@@ -264,7 +264,7 @@ def check_rows(
         _check_labels(meta, path, drop_unannotated)
     if needs_plate_dmso:
         plates = meta["plate"].astype(str)
-        without = sorted(set(plates) - set(plates[(meta["compound"] == DMSO).to_numpy()]))
+        without = sorted(set(plates) - set(plates[control_mask(meta)]))
         if without:
             raise CellclrError(
                 f"no DMSO well on plate(s) {', '.join(without[:5])} at {_rows(plates.isin(without).to_numpy())}",
@@ -276,7 +276,8 @@ def check_rows(
 def _check_labels(meta: pd.DataFrame, path: Path, drop_unannotated: bool) -> None:
     """Every treated compound has an MoA (or the user chose to drop those without), and two compounds remain."""
     moa = meta["moa"]  # attach_metadata always provides it (NaN where the MoA table has no row)
-    unannotated = (moa.isna() | (moa.astype(str) == "")).to_numpy() & (meta["compound"] != DMSO).to_numpy()
+    treated = ~control_mask(meta)  # the store's own control name where the rows carry is_control
+    unannotated = (moa.isna() | (moa.astype(str) == "")).to_numpy() & treated
     if unannotated.any() and not drop_unannotated:
         compounds = sorted(map(str, meta.loc[unannotated, "compound"].unique()))
         raise CellclrError(
@@ -285,7 +286,7 @@ def _check_labels(meta: pd.DataFrame, path: Path, drop_unannotated: bool) -> Non
             path=path,
             fix="add them to the MoA table (--moa-csv), or pass --drop-unannotated to evaluate the rest",
         )
-    compounds = meta.loc[~unannotated & (meta["compound"] != DMSO).to_numpy(), "compound"].unique()
+    compounds = meta.loc[~unannotated & treated, "compound"].unique()
     if len(compounds) < 2:
         raise CellclrError(
             f"treatments of {len(compounds)} compound(s) ({', '.join(map(str, compounds))}): no treatment has a "

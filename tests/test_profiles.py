@@ -114,3 +114,25 @@ def test_taxol_control_wells_do_not_change_taxol_profile() -> None:
     np.testing.assert_array_equal(with_controls.values, without.values)
     assert with_controls.meta["batches"].tolist() == ["Week1"]
     assert with_controls.meta["n_wells"].tolist() == [3]
+
+
+def test_controls_keep_the_stores_own_name() -> None:
+    """A store's ``is_control`` (from its description's ``control``) wins: a control need not be DMSO."""
+    from pathlib import Path
+
+    from cellclr_lib.tables import check_rows
+
+    meta = pd.DataFrame(
+        {
+            "plate": "P1",
+            "well": ["A01", "A02", "B01"],
+            "compound": ["vehicle", "vehicle", "cmpd-1"],
+            "concentration": 0.0,
+            "moa": np.nan,
+            "is_control": [True, True, False],
+        }
+    )
+    assert profiles.prepare_metadata(meta)[0]["is_control"].tolist() == [True, True, False]
+    check_rows(meta, Path("own.parquet"), needs_plate_dmso=True, drop_unannotated=False, needs_labels=False)
+    without = meta.drop(columns="is_control")  # a table without the column: the control is DMSO
+    assert not profiles.prepare_metadata(without)[0]["is_control"].any()

@@ -32,19 +32,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from cellclr_lib.baselines.training import fit, training_rows
+from cellclr_lib.data.metadata import control_mask
 from cellclr_lib.embed import embed_crops
 from cellclr_lib.features import FeatureSet
-
-DMSO = "DMSO"
 
 
 def treatment_labels(cells: pd.DataFrame, include_dmso: bool = True) -> tuple[np.ndarray, list[str]]:
     """Integer class of every cell's treatment ``compound@concentration`` and the class names.
 
-    Cells left out of training (DMSO with ``include_dmso=False``) get label -1.
+    Cells left out of training (the controls with ``include_dmso=False``: the store's ``is_control``, set from
+    its dataset description, else DMSO) get label -1.
     """
     names = cells["compound"].astype(str) + "@" + cells["concentration"].astype(float).map("{:g}".format)
-    train = np.ones(len(cells), bool) if include_dmso else (cells["compound"] != DMSO).to_numpy()
+    train = np.ones(len(cells), bool) if include_dmso else ~control_mask(cells)
     classes = sorted(set(names[train]))
     lookup = {name: i for i, name in enumerate(classes)}
     labels = np.where(train, names.map(lambda n: lookup.get(n, -1)).to_numpy(), -1)

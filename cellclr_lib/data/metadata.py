@@ -238,6 +238,18 @@ def field_ids(fields: pd.DataFrame) -> pd.Series:
     )
 
 
+def control_mask(meta: pd.DataFrame) -> np.ndarray:
+    """True for the negative-control rows: the table's boolean ``is_control`` where it has one, else DMSO.
+
+    A crop store's cells, and every feature set made from them, carry ``is_control`` set from their dataset
+    description's ``control``: so plates whose control is not called DMSO are judged against their own
+    controls. Tables without the column (BBBC021's, CellProfiler and pycytominer exports) fall back to DMSO.
+    """
+    if "is_control" in meta and pd.api.types.is_bool_dtype(meta["is_control"]):
+        return meta["is_control"].to_numpy(dtype=bool)
+    return (meta["compound"] == DMSO).to_numpy()
+
+
 def is_taxol_control(fields: pd.DataFrame) -> pd.Series:
     """True for the taxol 0.3 positive-control wells present on every plate (not the benchmark's treatment)."""
     return (
