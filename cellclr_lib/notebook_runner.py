@@ -62,7 +62,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_cells": 1024,
         "train_cells": 1024,
         "n_cells": 3,
-        "bench_images": 64,
+        "bench_images": 16,
         "workers": 2,
         "device": "cpu",
         "seed": 0,
@@ -99,6 +99,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 #: profile -> notebook -> parameters that differ for that notebook only. ``epochs`` means SimCLR epochs in
 #: notebook 3 but VAE / weakly supervised epochs in notebook 6, which need far fewer passes at full scale.
 NOTEBOOK_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "ci": {"06_baselines_comparison": {"epochs": 1}},  # keeps `make test` under 10 min
     "quick": {"06_baselines_comparison": {"epochs": 2, "train_cells": 2048}},  # keeps `make` under 15 min
     "full": {"06_baselines_comparison": {"epochs": 30, "train_cells": 200_000}},
 }
