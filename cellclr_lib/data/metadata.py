@@ -15,6 +15,7 @@ import gzip
 import io
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -70,6 +71,12 @@ FIELD_COLUMNS = [
 def shipped_path(name: str) -> Path:
     """Path of a metadata file shipped inside the package (``BBBC021_v1_image.csv`` or ``..._moa.csv``)."""
     return Path(str(resources.files("cellclr_lib.data") / "resources" / name))
+
+
+@cache
+def bbbc021_plates() -> frozenset[str]:
+    """The 55 plate names of the shipped image CSV (the stand-in reuses them): how rows say they are BBBC021's."""
+    return frozenset(read_image_csv()["plate"].astype(str))
 
 
 def batch_of(plate: str) -> str:
