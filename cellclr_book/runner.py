@@ -197,9 +197,13 @@ def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) ->
     try:
         with _environment(**{DISABLE_VARIABLE: "1"}):
             papermill.execute_notebook(
-                notebook, str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+                notebook,
+                str(output),
+                parameters=injected,
+                kernel_name="python3",
+                cwd=str(NOTEBOOK_DIR),
                 progress_bar=False,
-            )  # fmt: skip
+            )
     except PapermillExecutionError as err:
         first_line = next((line for line in err.source.splitlines() if line.strip()), "")
         raise CellclrError(
@@ -322,9 +326,11 @@ def run_notebooks(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr run-notebooks``."""
     parser.add_argument(
-        "--profile", default="ci", choices=list(PROFILES),
+        "--profile",
+        default="ci",
+        choices=list(PROFILES),
         help="parameter set: ci (tiny data, minutes), quick (the book's run), full (real BBBC021 on a GPU)",
-    )  # fmt: skip
+    )
     parser.add_argument("--only", nargs="+", metavar="PREFIX", help="run only these notebooks (e.g. 01 03)")
     parser.add_argument("--data-dir", help="override the profile's dataset folder")
     parser.add_argument("--run-dir", help="override the profile's run folder (crops, checkpoints, metrics)")

@@ -167,10 +167,21 @@ similarity_heatmap(similarity)
 # %%
 config = TrainConfig(
     # absolute paths: a run resumes only with identical settings, whatever the working directory
-    store=str((run_dir / "crops").resolve()), out=str((run_dir / "simclr").resolve()),
-    arch=arch, size=image_size, augment=augment_preset, epochs=epochs, batch_size=batch_size, lr=lr,
-    temperature=temperature, sampling=sampling, max_cells=max_cells, device=device, seed=seed, resume=True,
-)  # fmt: skip
+    store=str((run_dir / "crops").resolve()),
+    out=str((run_dir / "simclr").resolve()),
+    arch=arch,
+    size=image_size,
+    augment=augment_preset,
+    epochs=epochs,
+    batch_size=batch_size,
+    lr=lr,
+    temperature=temperature,
+    sampling=sampling,
+    max_cells=max_cells,
+    device=device,
+    seed=seed,
+    resume=True,
+)
 run = train(config)
 metrics = read_metrics(run)
 metrics.tail().round({"loss": 3, "accuracy": 3, "lr": 6, "images_per_s": 1, "elapsed_s": 1})

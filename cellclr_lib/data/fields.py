@@ -22,6 +22,7 @@ import pandas as pd
 
 from cellclr_lib.data.dataset import Description
 from cellclr_lib.data.metadata import (
+    METADATA_COLUMNS,
     field_ids,
     integer_columns,
     read_csv_robust,
@@ -41,19 +42,6 @@ CANONICAL = {
     "table_number": "table_number",
     "replicate": "replicate",
 }
-METADATA_COLUMNS = [
-    "field_id",
-    "table_number",
-    "image_number",
-    "plate",
-    "batch",
-    "well",
-    "site",
-    "replicate",
-    "compound",
-    "concentration",
-    "moa",
-]
 
 
 def channel_key(name: str) -> str:

@@ -61,11 +61,24 @@ MOA_COLUMNS: dict[str, tuple[str, ...]] = {
     "concentration": ("concentration",),
     "moa": ("moa",),
 }
-#: the column order of :func:`field_table`.
-FIELD_COLUMNS = [
-    "field_id", "table_number", "image_number", "plate", "batch", "well", "site", "replicate", "compound", "concentration", "moa",
-    "path_dapi", "file_dapi", "path_tubulin", "file_tubulin", "path_actin", "file_actin",
-]  # fmt: skip
+#: the columns every field table starts with, for any dataset (:mod:`cellclr_lib.data.fields`), in order.
+METADATA_COLUMNS = [
+    "field_id",
+    "table_number",
+    "image_number",
+    "plate",
+    "batch",
+    "well",
+    "site",
+    "replicate",
+    "compound",
+    "concentration",
+    "moa",
+]
+#: the column order of :func:`field_table`: then each channel's folder and file.
+FIELD_COLUMNS = METADATA_COLUMNS + [
+    f"{kind}_{name.lower()}" for name in CHANNELS for kind in ("path", "file")
+]
 
 
 def shipped_path(name: str) -> Path:
