@@ -87,10 +87,20 @@ def write_dataset(root: Path, n_plates: int, n_fields: int, n_nuclei: int, seed:
                 ]
             )
     columns = [
-        "TableNumber", "ImageNumber", "Image_FileName_DAPI", "Image_PathName_DAPI", "Image_FileName_Tubulin",
-        "Image_PathName_Tubulin", "Image_FileName_Actin", "Image_PathName_Actin", "Image_Metadata_Plate_DAPI",
-        "Image_Metadata_Well_DAPI", "Replicate", "Image_Metadata_Compound", "Image_Metadata_Concentration",
-    ]  # fmt: skip
+        "TableNumber",
+        "ImageNumber",
+        "Image_FileName_DAPI",
+        "Image_PathName_DAPI",
+        "Image_FileName_Tubulin",
+        "Image_PathName_Tubulin",
+        "Image_FileName_Actin",
+        "Image_PathName_Actin",
+        "Image_Metadata_Plate_DAPI",
+        "Image_Metadata_Well_DAPI",
+        "Replicate",
+        "Image_Metadata_Compound",
+        "Image_Metadata_Concentration",
+    ]
     pd.DataFrame(rows, columns=columns).to_csv(root / "BBBC021_v1_image.csv", index=False)
     pd.DataFrame(
         {
@@ -181,8 +191,10 @@ def main() -> None:
             (WITH_TAXOL_CONTROLS, "incl. taxol controls"),
         ):
             minutes = n / rate / 60
-            print(f"extrapolated {label} ({n} fields) with {w} workers: {minutes:.1f} min "
-                  f"(target 15 min: {15 / minutes:.2f}× the needed speed)")  # fmt: skip
+            print(
+                f"extrapolated {label} ({n} fields) with {w} workers: {minutes:.1f} min "
+                f"(target 15 min: {15 / minutes:.2f}× the needed speed)"
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -81,8 +81,16 @@ def main() -> None:
     warm = 2
     with tempfile.TemporaryDirectory() as tmp:
         store = write_store(Path(tmp) / "store", BATCH * (args.steps + warm))
-        config = TrainConfig(out=str(Path(tmp) / "run"), epochs=1, batch_size=BATCH, size=SIZE,
-                             augment=args.preset, warmup_epochs=0.1, checkpoint_every=0, progress=False)  # fmt: skip
+        config = TrainConfig(
+            out=str(Path(tmp) / "run"),
+            epochs=1,
+            batch_size=BATCH,
+            size=SIZE,
+            augment=args.preset,
+            warmup_epochs=0.1,
+            checkpoint_every=0,
+            progress=False,
+        )
         train(config, store)
         metrics = read_metrics(config.out)
     full = statistics.median(BATCH / metrics["images_per_s"].iloc[warm:])
@@ -98,8 +106,10 @@ def main() -> None:
         f"reference (pre-augmented fwd + bwd + Adam):     {ref * 1e3:8.1f} ms  ({BATCH / ref:6.1f} cells/s)"
     )
     print(f"augmentation alone (two views):                 {aug * 1e3:8.1f} ms")
-    print(f"overhead fraction 1 - reference/full: {1 - ref / full:.3f} (target <= 0.25); "
-          f"augmentation / full: {aug / full:.3f}")  # fmt: skip
+    print(
+        f"overhead fraction 1 - reference/full: {1 - ref / full:.3f} (target <= 0.25); "
+        f"augmentation / full: {aug / full:.3f}"
+    )
 
 
 if __name__ == "__main__":

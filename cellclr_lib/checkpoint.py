@@ -118,7 +118,7 @@ def rng_state(generator: torch.Generator | None) -> dict[str, Any]:
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached": float(cached),
-        },  # fmt: skip
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "augment": generator.get_state() if generator is not None else None,

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("cellclr_lib.baselines", "compute per-cell features of a baseline method"),
     "evaluate": ("cellclr_lib.evaluate", "NSC / NSCB / drop 1-NN MoA evaluation of profiles"),
     "compare": ("cellclr_lib.compare", "evaluate several feature sets and normalisations in one table"),
-    "run-notebooks": ("cellclr_lib.notebook_runner", "execute every notebook with papermill under a profile"),
+    "run-notebooks": ("cellclr_book.runner", "execute every notebook with papermill under a profile"),
 }
 #: commands whose ``--out`` is a folder they write: its lock is held for the whole run
 WRITES_OUT_FOLDER = frozenset({"synth", "download", "prep", "train", "embed", "baseline"})

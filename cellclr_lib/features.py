@@ -60,8 +60,12 @@ def write_feature_set(out_dir: str | Path, feature_set: FeatureSet) -> Path:
     with atomic_path(out_dir / FEATURES_FILE) as tmp, open(tmp, "wb") as handle:
         np.save(handle, feature_set.features)
     write_table_atomic(out_dir / CELLS_FILE, feature_set.cells.reset_index(drop=True))
-    info = {"library_version": __version__, "n_cells": len(feature_set.cells),
-            "n_features": int(feature_set.features.shape[1]), **feature_set.info}  # fmt: skip
+    info = {
+        "library_version": __version__,
+        "n_cells": len(feature_set.cells),
+        "n_features": int(feature_set.features.shape[1]),
+        **feature_set.info,
+    }
     write_json_atomic(out_dir / INFO_FILE, info)
     return out_dir
 

@@ -7,11 +7,15 @@ an image level in between (cell → image → well) and mean or median at every 
 
 Rules of the benchmark applied here, once, for every method:
 
-* DMSO wells are kept as **controls** (``is_control``): the normalisation reference, never a treatment;
-* the taxol 0.3 positive-control wells (:func:`cellclr_lib.data.metadata.is_taxol_control`) are dropped,
-  otherwise they would join the benchmark's three Week1 taxol wells and change that profile;
-* the batch of a well is its week (:func:`cellclr_lib.data.metadata.batch_of`); a treatment's ``batches`` is
-  the sorted union of its wells' weeks, joined by ``","``.
+* DMSO wells (or the rows' own ``is_control``) are kept as **controls**: the normalisation reference, never a
+  treatment;
+* on BBBC021's plates, the taxol 0.3 positive-control wells (:func:`cellclr_lib.data.metadata.is_taxol_control`)
+  are dropped, otherwise they would join the benchmark's three Week1 taxol wells and change that profile.
+  Other plates keep every row: a crop store of a user's plates comes without its description's excluded wells
+  already (``cellclr prep`` leaves them out), and BBBC021's wells mean nothing there;
+* the batch of a well is the rows' ``batch`` (a crop store's, set by its description) where present, else
+  the week (:func:`cellclr_lib.data.metadata.batch_of`); a treatment's ``batches`` is the sorted union of its
+  wells' batches, joined by ``","``.
 
 Aggregation is vectorised: a mean is one sparse indicator-matrix product streamed over row chunks (a
 memory-mapped float16 array of 1 M cells × 2048 is never copied whole), a median loops over groups, not cells.
@@ -27,7 +31,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellclr_lib.data.metadata import batch_of, control_mask, is_taxol_control, normalize_concentration
+from cellclr_lib.data.metadata import (
+    batch_of,
+    bbbc021_plates,
+    control_mask,
+    is_taxol_control,
+    normalize_concentration,
+)
 
 Reduce = Literal["mean", "median"]
 WELL_KEYS = ["plate", "well"]
@@ -104,20 +114,25 @@ def prepare_metadata(meta: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
     Keeps rows with an MoA (controls included, flagged ``is_control`` by
     :func:`~cellclr_lib.data.metadata.control_mask`: a store's own control name), drops the taxol control
-    wells, normalises concentrations and adds ``batch`` (the week). ``meta`` must hold ``plate, well,
-    compound, concentration, moa``. A table with no MoA at all is a user's unlabelled plates: every row is
-    kept (only activity mAP, which needs no labels, can judge it).
+    wells of BBBC021's plates, normalises concentrations and sets ``batch``: the rows' own (a store's, from
+    its description) where present, else the week. ``meta`` must hold ``plate, well, compound,
+    concentration, moa``. A table with no MoA at all is a user's unlabelled plates: every row is kept (only
+    activity mAP, which needs no labels, can judge it).
     """
     meta = meta.copy()
     meta["concentration"] = normalize_concentration(meta["concentration"])
+    meta["plate"] = meta["plate"].astype(str)
     labelled = meta["moa"].notna() & (meta["moa"].astype(str) != "")
     if not labelled.any():
         labelled = pd.Series(True, index=meta.index)
-    keep = (labelled & ~is_taxol_control(meta)).to_numpy()
+    taxol_controls = is_taxol_control(meta) & meta["plate"].isin(bbbc021_plates())
+    keep = (labelled & ~taxol_controls).to_numpy()
     meta = meta[keep].reset_index(drop=True)
-    meta["plate"] = meta["plate"].astype(str)
     meta["well"] = meta["well"].astype(str)
-    meta["batch"] = meta["plate"].map(batch_of)
+    weeks = meta["plate"].map(batch_of)
+    meta["batch"] = (
+        meta["batch"].where(meta["batch"].notna(), weeks).astype(str) if "batch" in meta else weeks
+    )
     meta["is_control"] = control_mask(meta)
     return meta, keep
 

@@ -30,6 +30,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "moa": ("moa", "Image_Metadata_MoA", "Metadata_MoA", "Metadata_moa"),
     "site": ("site", "Image_Metadata_Site", "Metadata_Site"),
     "image_number": ("image_number", "ImageNumber", "Metadata_ImageNumber"),
+    "batch": ("batch", "Metadata_Batch"),  # what to_pycytominer writes, read back (profiles prefer it)
 }
 REQUIRED_COLUMNS = ("plate", "well", "compound", "concentration")
 #: numeric columns that describe rows rather than phenotypes (never used as features without a prefix).

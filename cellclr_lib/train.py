@@ -645,14 +645,23 @@ def _batch_size(text: str) -> int:
 
 #: parse-time checks of the numeric options (a wrong value exits 2 before any work starts)
 _TYPES = {
-    "projection_dim": options.positive_int, "size": options.positive_int, "epochs": options.positive_int,
-    "batch_size": _batch_size, "lr": options.positive_float, "weight_decay": options.nonnegative_float,
-    "warmup_epochs": options.nonnegative_float, "min_lr_ratio": options.nonnegative_float,
-    "temperature": options.positive_float, "max_cells": options.positive_int, "seed": options.nonnegative_int,
-    "num_workers": options.nonnegative_int, "device": options.device,
-    "checkpoint_every": options.nonnegative_int, "stop_after_epochs": options.positive_int,
+    "projection_dim": options.positive_int,
+    "size": options.positive_int,
+    "epochs": options.positive_int,
+    "batch_size": _batch_size,
+    "lr": options.positive_float,
+    "weight_decay": options.nonnegative_float,
+    "warmup_epochs": options.nonnegative_float,
+    "min_lr_ratio": options.nonnegative_float,
+    "temperature": options.positive_float,
+    "max_cells": options.positive_int,
+    "seed": options.nonnegative_int,
+    "num_workers": options.nonnegative_int,
+    "device": options.device,
+    "checkpoint_every": options.nonnegative_int,
+    "stop_after_epochs": options.positive_int,
     "eval_cells": options.nonnegative_int,
-}  # fmt: skip
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,9 +5,12 @@
 #     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -91,7 +94,6 @@ from cellclr_lib.data.nuclei import detect_nuclei
 from cellclr_lib.data.prep import prep_dataset, read_field
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.data.store import CropStore
-from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.data import (
     background_shading_figure,
     crop_gallery,
@@ -99,6 +101,7 @@ from cellclr_lib.plots.data import (
     illumination_before_after,
     nuclei_overlay,
 )
+from cellclr_lib.results import record_metrics
 
 data_dir, run_dir = Path(data_dir), Path(run_dir)
 
@@ -158,7 +161,7 @@ fields.groupby("batch").agg(
 # %% [markdown]
 # One field of view, each channel on its own and as a composite (DAPI blue, tubulin green, actin red):
 
-# %% mystnb={"image": {"alt": "One field of view shown as three grey-scale channels (DAPI, tubulin, actin) and a colour composite."}, "figure": {"caption": "One field: DNA (DAPI), β-tubulin and F-actin, and the composite (DAPI blue, tubulin green, actin red)."}}
+# %% mystnb={"image": {"alt": "One field of view shown as three grey-scale channels (DAPI, tubulin, actin) and a colour composite."}, "figure": {"caption": "One field: DNA (DAPI), \u03b2-tubulin and F-actin, and the composite (DAPI blue, tubulin green, actin red)."}}
 example = fields[~fields["is_control"]].iloc[0]
 paths = metadata.channel_file_paths(fields.loc[[example.name]], data_dir)
 field = read_field([paths[channel][0] for channel in metadata.CHANNELS])

@@ -5,9 +5,12 @@
 #     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -69,9 +72,9 @@ from IPython.display import Markdown, display
 from cellclr_lib.augment import PRESETS, Augmenter, preset, reference_transform
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.data.store import CropStore
-from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.augment import augmentation_gallery, operations_gallery
 from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, prerequisites_note
+from cellclr_lib.results import record_metrics
 from cellclr_lib.timing import best_seconds
 
 run_dir = Path(run_dir)

@@ -5,9 +5,12 @@
 #     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -77,7 +80,6 @@ from IPython.display import Markdown, display
 from cellclr_lib.data.source import dataset_banner
 from cellclr_lib.epoch_eval import read_epoch_metrics
 from cellclr_lib.losses import NTXentLoss
-from cellclr_lib.notebook_runner import PROFILES, record_metrics
 from cellclr_lib.plots.training import (
     chance_levels,
     epoch_metrics_figure,
@@ -86,6 +88,7 @@ from cellclr_lib.plots.training import (
     training_curves,
 )
 from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, prerequisites_note
+from cellclr_lib.results import FULL_PROFILE_EPOCHS, record_metrics
 from cellclr_lib.train import TrainConfig, read_metrics, train
 
 run_dir = Path(run_dir)
@@ -164,10 +167,21 @@ similarity_heatmap(similarity)
 # %%
 config = TrainConfig(
     # absolute paths: a run resumes only with identical settings, whatever the working directory
-    store=str((run_dir / "crops").resolve()), out=str((run_dir / "simclr").resolve()),
-    arch=arch, size=image_size, augment=augment_preset, epochs=epochs, batch_size=batch_size, lr=lr,
-    temperature=temperature, sampling=sampling, max_cells=max_cells, device=device, seed=seed, resume=True,
-)  # fmt: skip
+    store=str((run_dir / "crops").resolve()),
+    out=str((run_dir / "simclr").resolve()),
+    arch=arch,
+    size=image_size,
+    augment=augment_preset,
+    epochs=epochs,
+    batch_size=batch_size,
+    lr=lr,
+    temperature=temperature,
+    sampling=sampling,
+    max_cells=max_cells,
+    device=device,
+    seed=seed,
+    resume=True,
+)
 run = train(config)
 metrics = read_metrics(run)
 metrics.tail().round({"loss": 3, "accuracy": 3, "lr": 6, "images_per_s": 1, "elapsed_s": 1})
@@ -180,7 +194,7 @@ metrics.tail().round({"loss": 3, "accuracy": 3, "lr": 6, "images_per_s": 1, "ela
 # is a proxy, not the goal: it says views are recognisable, not that MoAs are separated — notebook 4 measures
 # that. The learning rate warms up linearly, then decays on a cosine.
 
-# %% mystnb={"image": {"alt": "Three line plots against the training step: NT-Xent loss falling below a dashed chance line, contrastive accuracy rising above a dashed chance line near zero, and the learning rate warming up then decaying."}, "figure": {"caption": "Training curves of this run. Dashed: chance, ln(2N − 1) for the loss and 1/(2N − 1) for the accuracy, N the batch size."}}
+# %% mystnb={"image": {"alt": "Three line plots against the training step: NT-Xent loss falling below a dashed chance line, contrastive accuracy rising above a dashed chance line near zero, and the learning rate warming up then decaying."}, "figure": {"caption": "Training curves of this run. Dashed: chance, ln(2N \u2212 1) for the loss and 1/(2N \u2212 1) for the accuracy, N the batch size."}}
 training_curves(metrics, batch_size=batch_size)
 
 # %%
@@ -241,7 +255,7 @@ record_metrics(
 # `cellclr prep` reports how many cells the real crop store holds.
 
 # %%
-epochs_full = PROFILES["full"]["epochs"]
+epochs_full = FULL_PROFILE_EPOCHS
 display(
     Markdown(
         f"This run: {metrics['elapsed_s'].iloc[-1] / 60:.1f} min for {len(metrics)} steps of {batch_size} "

@@ -5,9 +5,12 @@
 #     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -72,11 +75,11 @@ from cellclr_lib.evaluate import evaluate_wells
 from cellclr_lib.features import read_feature_set
 from cellclr_lib.metrics.nsc import NSCB_EXCLUDED_MOAS, evaluate_treatments
 from cellclr_lib.normalize import dmso_zscore, normalize, tvn, whiten
-from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import confusion_figure, per_moa_figure, profile_map_figure
 from cellclr_lib.plots.protocol import eligibility_figure, normalization_toy_figure
 from cellclr_lib.prerequisites import ensure_checkpoint, ensure_crops, ensure_dataset, prerequisites_note
 from cellclr_lib.profiles import Profiles, treatment_profiles, well_profiles
+from cellclr_lib.results import record_metrics
 
 run_dir = Path(run_dir)
 

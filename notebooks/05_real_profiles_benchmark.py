@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -60,7 +62,6 @@ from IPython.display import Markdown, display
 from cellclr_lib.data.ljosa import load_ljosa_wells, real_profiles_banner
 from cellclr_lib.evaluate import evaluate_wells
 from cellclr_lib.normalize import normalize
-from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import (
     confusion_figure,
     dmso_week_figure,
@@ -77,6 +78,7 @@ from cellclr_lib.real_benchmark import (
     subset_features,
     vignette_recipe,
 )
+from cellclr_lib.results import record_metrics
 
 display(Markdown(real_profiles_banner()))
 ljosa = load_ljosa_wells()

@@ -5,9 +5,12 @@
 #     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -74,11 +77,11 @@ from cellclr_lib.baselines import run_baseline
 from cellclr_lib.baselines.encoders import PretrainedWeightsUnavailable
 from cellclr_lib.compare import compare
 from cellclr_lib.data.source import dataset_banner
-from cellclr_lib.notebook_runner import record_metrics
 from cellclr_lib.plots.evaluation import comparison_figure
 from cellclr_lib.prerequisites import ensure_crops, ensure_dataset, ensure_simclr_features, prerequisites_note
 from cellclr_lib.published import published_results
 from cellclr_lib.real_benchmark import real_reference_rows
+from cellclr_lib.results import record_metrics
 
 run_dir = Path(run_dir)
 store = run_dir / "crops"

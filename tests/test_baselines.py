@@ -33,8 +33,13 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def draw_cell(nucleus_radius: float = 6, cell_radii: tuple[float, float] = (14, 10), intensity: int = 100,
-              size: int = SIZE, seed: int = 0) -> np.ndarray:  # fmt: skip
+def draw_cell(
+    nucleus_radius: float = 6,
+    cell_radii: tuple[float, float] = (14, 10),
+    intensity: int = 100,
+    size: int = SIZE,
+    seed: int = 0,
+) -> np.ndarray:
     """One ``(3, size, size)`` uint8 crop: a disk nucleus (DAPI) inside an ellipse cell (Tubulin, Actin)."""
     rng = np.random.default_rng(seed)
     crop = rng.integers(0, 6, size=(3, size, size)).astype(np.float32)  # dim background noise
@@ -49,13 +54,15 @@ def draw_cell(nucleus_radius: float = 6, cell_radii: tuple[float, float] = (14, 
 def make_cells(n: int) -> pd.DataFrame:
     """A cells table like the crop store's: two treatments and DMSO over two plates."""
     compounds = np.array(["DMSO", "taxol", "colchicine"])[np.arange(n) % 3]
-    return pd.DataFrame({
-        "plate": np.where(np.arange(n) < n // 2, "Week1_1", "Week2_1"),
-        "well": "B02",
-        "compound": compounds,
-        "concentration": np.where(compounds == "DMSO", 0.0, 1.0),
-        "moa": np.where(compounds == "DMSO", "DMSO", "Microtubule"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "plate": np.where(np.arange(n) < n // 2, "Week1_1", "Week2_1"),
+            "well": "B02",
+            "compound": compounds,
+            "concentration": np.where(compounds == "DMSO", 0.0, 1.0),
+            "moa": np.where(compounds == "DMSO", "DMSO", "Microtubule"),
+        }
+    )
 
 
 # ---------------------------------------------------------------- hand-engineered features

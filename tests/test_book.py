@@ -20,7 +20,7 @@ import nbformat
 import pytest
 import yaml
 
-from cellclr_lib.notebook_runner import NOTEBOOK_DIR, NOTEBOOKS, ROOT, colab_url, repository_url
+from cellclr_book.runner import NOTEBOOK_DIR, NOTEBOOKS, ROOT, colab_url, repository_url
 
 pytestmark = pytest.mark.slow
 BOOK = ROOT / "book"

@@ -85,10 +85,14 @@ def test_panel_description_and_marker(tmp_path: Path) -> None:
 
 #: a quick stand-in: two compounds per MoA at one concentration, two replicate wells (activity mAP needs
 #: them), small fields. Training as in the other CLI pipeline tests: one epoch on 64 cells of 16 px.
-SYNTH = ["--compounds-per-moa", "2", "--concentrations-per-compound", "1", "--replicates", "2",
-         "--field-size", "128", "160"]  # fmt: skip
-TRAIN = ["--epochs", "1", "--batch-size", "16", "--size", "16", "--max-cells", "64", "--device", "cpu",
-         "--no-progress"]  # fmt: skip
+SYNTH = [
+    *["--compounds-per-moa", "2", "--concentrations-per-compound", "1"],
+    *["--replicates", "2", "--field-size", "128", "160"],
+]
+TRAIN = [
+    *["--epochs", "1", "--batch-size", "16", "--size", "16", "--max-cells", "64"],
+    *["--device", "cpu", "--no-progress"],
+]
 
 
 @pytest.mark.slow
@@ -104,8 +108,9 @@ def test_cell_painting_standin_prep_train_embed_baseline_evaluate(tmp_path: Path
     assert store.cells["moa"].notna().all() and store.cells["is_control"].any()
 
     assert cli.main(["train", "--store", str(crops), "--out", str(run / "simclr"), *TRAIN]) == 0
-    assert cli.main(["embed", "--checkpoint", str(run / "simclr/checkpoints/last.pt"), "--store", str(crops),
-                     "--out", str(run / "emb"), "--device", "cpu"]) == 0  # fmt: skip
+    checkpoint = run / "simclr/checkpoints/last.pt"
+    embed = ["embed", "--checkpoint", str(checkpoint), "--store", str(crops), "--out", str(run / "emb")]
+    assert cli.main([*embed, "--device", "cpu"]) == 0
     assert cli.main(["baseline", "handcrafted", "--store", str(crops), "--out", str(run / "hand")]) == 0
     emb, hand = read_feature_set(run / "emb"), read_feature_set(run / "hand")
     assert emb.info["in_channels"] == 5 and emb.features.shape == (len(store), 512)

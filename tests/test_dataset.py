@@ -176,8 +176,8 @@ def test_loaddata_description_drives_prep(painted: tuple[Path, pd.DataFrame], pa
 def test_cli_prep_with_dataset(painted: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     root, _ = painted
     out = tmp_path / "store"
-    code = cli.main(["prep", "--data", str(root), "--out", str(out), "--dataset", str(root / "my_plates.toml"),
-                     "--crop-size", str(CROP), "--quiet"])  # fmt: skip
+    prep = ["prep", "--data", str(root), "--out", str(out), "--dataset", str(root / "my_plates.toml")]
+    code = cli.main([*prep, "--crop-size", str(CROP), "--quiet"])
     assert code == 0
     assert CropStore.open(out).channels == list(PAINT)
 
@@ -239,10 +239,11 @@ def test_missing_description_file_is_a_usage_error(tmp_path: Path) -> None:
 def test_five_channel_store_trains_embeds_and_evaluates(painted_store: Path, tmp_path: Path) -> None:
     """train, embed, the handcrafted baseline and evaluate (mAP: these plates have no MoA labels) by the CLI."""
     run_dir, emb, hand = tmp_path / "run", tmp_path / "emb", tmp_path / "hand"
-    assert cli.main(["train", "--store", str(painted_store), "--out", str(run_dir), "--epochs", "1",
-                     "--batch-size", "16", "--size", "16", "--no-progress"]) == 0  # fmt: skip
-    assert cli.main(["embed", "--checkpoint", str(run_dir / "checkpoints/last.pt"), "--store",
-                     str(painted_store), "--out", str(emb), "--device", "cpu"]) == 0  # fmt: skip
+    train = ["--epochs", "1", "--batch-size", "16", "--size", "16", "--no-progress"]
+    assert cli.main(["train", "--store", str(painted_store), "--out", str(run_dir), *train]) == 0
+    checkpoint = run_dir / "checkpoints/last.pt"
+    embed = ["embed", "--checkpoint", str(checkpoint), "--store", str(painted_store), "--out", str(emb)]
+    assert cli.main([*embed, "--device", "cpu"]) == 0
     assert cli.main(["baseline", "handcrafted", "--store", str(painted_store), "--out", str(hand)]) == 0
     names = read_feature_set(hand).info["feature_names"]
     assert {f"cell_mean_{c}" for c in PAINT} <= set(names) and "cell_mean_DAPI" not in names

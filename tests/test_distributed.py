@@ -37,8 +37,13 @@ def _worker(rank: int, world: int, port: int, store: str, out: str) -> None:
 
     import cellclr_lib.train as tr
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     real_loader, seen = tr._store_loader, []
 
     def recording(config, dist_info):  # noqa: ANN001, ANN202 — records which crops this rank loads

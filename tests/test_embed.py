@@ -59,8 +59,8 @@ def test_embed_store_writes_h_of_resized_crops(run_and_store: tuple[Path, Path],
 
 def test_embed_cli_float16(run_and_store: tuple[Path, Path], tmp_path: Path) -> None:
     run, store_path = run_and_store
-    argv = ["embed", "--checkpoint", str(run / "checkpoints/last.pt"), "--store", str(store_path),
-            "--out", str(tmp_path / "emb"), "--dtype", "float16", "--device", "cpu"]  # fmt: skip
+    argv = ["embed", "--checkpoint", str(run / "checkpoints/last.pt"), "--store", str(store_path)]
+    argv += ["--out", str(tmp_path / "emb"), "--dtype", "float16", "--device", "cpu"]
     assert cli.main(argv) == 0
     fs = read_feature_set(tmp_path / "emb")
     assert fs.features.dtype == np.float16 and fs.features.shape == (20, 512)

@@ -27,8 +27,17 @@ def labelled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(out: Path, store: Path, **kw: object) -> TrainConfig:
-    base = dict(out=str(out), store=str(store), epochs=2, batch_size=16, size=16, progress=False, seed=1,
-                warmup_epochs=0.5, checkpoint_every=0)  # fmt: skip
+    base = dict(
+        out=str(out),
+        store=str(store),
+        epochs=2,
+        batch_size=16,
+        size=16,
+        progress=False,
+        seed=1,
+        warmup_epochs=0.5,
+        checkpoint_every=0,
+    )
     return TrainConfig(**{**base, **kw})
 
 

@@ -158,8 +158,9 @@ def test_prep_overwrite_redoes_a_store_after_a_file_is_fixed(raw, tmp_path, caps
 
 
 def _feature_set(path: Path, features: np.ndarray | None = None) -> Path:
-    cells = pd.DataFrame({"plate": ["p"] * 4, "well": list("abcd"), "compound": ["c"] * 4,
-                          "concentration": [1.0] * 4})  # fmt: skip
+    cells = pd.DataFrame(
+        {"plate": ["p"] * 4, "well": list("abcd"), "compound": ["c"] * 4, "concentration": [1.0] * 4}
+    )
     values = np.arange(12, dtype=np.float32).reshape(4, 3) if features is None else features
     return write_feature_set(path, FeatureSet(features=values.astype(np.float32), cells=cells))
 
@@ -247,8 +248,8 @@ def test_corrupt_synthetic_marker_is_a_message(tmp_path, capsys):
 def test_resume_accepts_the_same_paths_written_absolute(store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     relative_store = os.path.relpath(store, tmp_path)
-    assert cli.main(["train", "--store", relative_store, "--out", "run", *TRAIN, "--epochs", "2",
-                     "--stop-after-epochs", "1"]) == 0  # fmt: skip
+    argv = ["train", "--store", relative_store, "--out", "run", *TRAIN, "--epochs", "2"]
+    assert cli.main([*argv, "--stop-after-epochs", "1"]) == 0
     argv = [
         "train",
         "--store",
@@ -295,13 +296,13 @@ def test_disk_full_is_one_message_in_every_command(command, raw, store, tmp_path
     save_checkpoint(
         ckpt, {"model": build_model("resnet18", small_input=True).state_dict(), "model_config": config}
     )
+    out, cpu = tmp_path / "o", ["--device", "cpu"]
     argv = {
-        "synth": ["synth", "--out", str(tmp_path / "o")],
-        "prep": ["prep", "--data", str(raw), "--out", str(tmp_path / "o"), "--crop-size", "32", "--quiet"],
-        "embed": ["embed", "--checkpoint", str(ckpt), "--store", str(store), "--out", str(tmp_path / "o"),
-                  "--device", "cpu"],
-        "baseline": ["baseline", "random", "--store", str(store), "--out", str(tmp_path / "o"), "--device", "cpu"],
-    }[command]  # fmt: skip
+        "synth": ["synth", "--out", str(out)],
+        "prep": ["prep", "--data", str(raw), "--out", str(out), "--crop-size", "32", "--quiet"],
+        "embed": ["embed", "--checkpoint", str(ckpt), "--store", str(store), "--out", str(out), *cpu],
+        "baseline": ["baseline", "random", "--store", str(store), "--out", str(out), *cpu],
+    }[command]
     monkeypatch.setattr(os, "replace", _enospc)  # every atomic write ends in os.replace
     assert cli.main(argv) == 1
     err = _no_traceback(capsys)

@@ -69,8 +69,14 @@ def _group(pgid: int) -> dict[int, str]:
 
 def _start(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([*CELLCLR, *argv], start_new_session=True, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [*CELLCLR, *argv],
+        start_new_session=True,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for_workers(proc: subprocess.Popen, n: int = 2) -> list[int]:
@@ -162,8 +168,12 @@ def test_interrupted_prep_resumes_after_ctrl_c(raw, tmp_path, subreaper):
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=HANG)
     _assert_group_gone(proc.pid, wait=False)
-    done = subprocess.run([*CELLCLR, "prep", "--data", str(raw), "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*CELLCLR, "prep", "--data", str(raw), "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "crop store" in done.stdout
 
@@ -200,8 +210,8 @@ def test_a_second_process_is_told_the_holders_pid_and_a_dead_holder_is_taken_ove
     holder = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
-        argv = ["train", "--store", str(store), "--out", str(out), "--epochs", "1", "--batch-size", "8",
-                "--size", "12", "--no-progress", "--device", "cpu"]  # fmt: skip
+        argv = ["train", "--store", str(store), "--out", str(out)]
+        argv += ["--epochs", "1", "--batch-size", "8", "--size", "12", "--no-progress", "--device", "cpu"]
         assert cli.main(argv) == 2
         assert f"writing this folder (PID {holder.pid}: cellclr train)" in capsys.readouterr().err
     finally:
@@ -245,8 +255,11 @@ def test_ctrl_c_stops_the_handcrafted_baseline_workers(big_store, tmp_path, subr
 
 def test_ctrl_c_during_training_keeps_the_last_checkpoint_and_no_temporary(big_store, tmp_path):
     run = tmp_path / "run"
-    argv = ["train", "--store", str(big_store), "--out", str(run), "--epochs", "50", "--batch-size", "32", "--max-cells", "64",
-            "--size", "16", "--no-progress", "--device", "cpu", "--checkpoint-every", "0"]  # fmt: skip
+    argv = [
+        *["train", "--store", str(big_store), "--out", str(run)],
+        *["--epochs", "50", "--batch-size", "32", "--max-cells", "64", "--size", "16"],
+        *["--no-progress", "--device", "cpu", "--checkpoint-every", "0"],
+    ]
     proc = _start(argv)
     deadline = time.monotonic() + HANG
     while not (run / "checkpoints/last.pt").exists() and time.monotonic() < deadline:
@@ -256,6 +269,10 @@ def test_ctrl_c_during_training_keeps_the_last_checkpoint_and_no_temporary(big_s
     assert proc.returncode == 130, err
     assert _group(proc.pid) == {}
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.pt"]
-    resumed = subprocess.run([*CELLCLR, *argv, "--resume", "--epochs", "50", "--stop-after-epochs", "1"],
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    resumed = subprocess.run(
+        [*CELLCLR, *argv, "--resume", "--epochs", "50", "--stop-after-epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr

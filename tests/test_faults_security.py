@@ -46,8 +46,13 @@ class _CreatesFile:
 
 def _checkpoint(path: Path, arch: str = "resnet18", saved_arch: str | None = None) -> Path:
     model = build_model(arch, small_input=True)
-    config = {"arch": saved_arch or arch, "small_input": True, "projection_dim": 128, "dim": model.dim,
-              "input_size": 16}  # fmt: skip
+    config = {
+        "arch": saved_arch or arch,
+        "small_input": True,
+        "projection_dim": 128,
+        "dim": model.dim,
+        "input_size": 16,
+    }
     return save_checkpoint(path, {"model": model.state_dict(), "model_config": config, "epoch": 1, "step": 1})
 
 
@@ -57,8 +62,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _embed(checkpoint: Path, store: Path, out: Path) -> int:
-    return cli.main(["embed", "--checkpoint", str(checkpoint), "--store", str(store), "--out", str(out),
-                     "--device", "cpu"])  # fmt: skip
+    argv = ["embed", "--checkpoint", str(checkpoint), "--store", str(store), "--out", str(out)]
+    return cli.main([*argv, "--device", "cpu"])
 
 
 @pytest.mark.parametrize("writer", ["torch.save", "pickle"])

@@ -11,13 +11,14 @@ import nbformat
 import papermill
 import pytest
 
-from cellclr_lib import notebook_runner as runner
+from cellclr_book import runner
 from cellclr_lib.errors import CellclrError
+from cellclr_lib.results import FULL_PROFILE_EPOCHS, record_metrics
 
 
 def test_record_metrics_merges_atomically(tmp_path: Path) -> None:
-    runner.record_metrics(tmp_path, "03_x", loss=1.5)
-    path = runner.record_metrics(tmp_path, "03_x", accuracy=0.25, loss=1.0)
+    record_metrics(tmp_path, "03_x", loss=1.5)
+    path = record_metrics(tmp_path, "03_x", accuracy=0.25, loss=1.0)
     assert json.loads(path.read_text()) == {"accuracy": 0.25, "loss": 1.0}
     assert path == tmp_path / "metrics" / "03_x.json"
 
@@ -81,7 +82,7 @@ def toy_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _write_notebook(
         tmp_path / "01_toy.py",
         'run_dir = "nowhere"\nepochs = 1\nseed = 0',
-        "from cellclr_lib.notebook_runner import record_metrics",
+        "from cellclr_lib.results import record_metrics",
         'record_metrics(run_dir, "01_toy", epochs_seen=epochs, nsc=0.25 + seed)',
     )
     _write_notebook(tmp_path / "02_toy.py", "seed = 0", "raise RuntimeError('02 must not run here')")
@@ -140,6 +141,16 @@ def test_notebook_pairs_are_in_sync(name: str) -> None:
     assert all(not c.get("outputs") for c in twin.cells if c.cell_type == "code"), (
         "commit .ipynb without outputs"
     )
+
+
+@pytest.mark.parametrize("name", runner.NOTEBOOKS)
+def test_a_notebook_needs_the_library_not_the_runner(name: str) -> None:
+    text = (runner.NOTEBOOK_DIR / f"{name}.py").read_text()
+    assert "cellclr_book" not in text, "notebooks import cellclr_lib.results, never the runner"
+
+
+def test_notebook_3s_full_run_projection_uses_the_full_profiles_epochs() -> None:
+    assert runner.PROFILES["full"]["epochs"] == FULL_PROFILE_EPOCHS
 
 
 @pytest.mark.parametrize("name", runner.NOTEBOOKS)

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cellclr_lib.notebook_runner import NOTEBOOKS, REAL_PROFILE_NOTEBOOKS, ROOT, run_notebooks
+from cellclr_book.runner import NOTEBOOKS, REAL_PROFILE_NOTEBOOKS, ROOT, run_notebooks
 
 pytestmark = pytest.mark.slow
 #: training parameters of the notebooks run alone (each receives those its parameters cell declares).

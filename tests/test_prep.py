@@ -206,9 +206,11 @@ def test_prep_builds_a_store_matching_the_truth(dataset: tuple[Path, pd.DataFram
     # every true nucleus whose crop fits is found, at its true position, and nothing else
     half = CROP // 2
     fits = truth[
-        (truth.x.round() >= half) & (truth.y.round() >= half)
-        & (truth.x.round() + half <= SHAPE[1]) & (truth.y.round() + half <= SHAPE[0])
-    ]  # fmt: skip
+        (truth.x.round() >= half)
+        & (truth.y.round() >= half)
+        & (truth.x.round() + half <= SHAPE[1])
+        & (truth.y.round() + half <= SHAPE[0])
+    ]
     matched = 0
     for number, group in fits.groupby("image_number"):
         cells = store.cells[store.cells["image_number"] == number]
@@ -316,8 +318,11 @@ def broken(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
     root = tmp_path / "raw"
     write_dataset(root, plates=("Week1_111",), seed=3)
     table = pd.read_csv(root / "BBBC021_v1_image.csv")
-    path = {i: root / table.Image_PathName_DAPI[i] / table[col][i] for i, col in
-            enumerate(["Image_FileName_DAPI", "Image_FileName_Tubulin", "Image_FileName_Actin", "Image_FileName_DAPI", "Image_FileName_Tubulin"])}  # fmt: skip
+    channels = ["DAPI", "Tubulin", "Actin", "DAPI", "Tubulin"]  # the channel broken in field i
+    path = {
+        i: root / table.Image_PathName_DAPI[i] / table[f"Image_FileName_{c}"][i]
+        for i, c in enumerate(channels)
+    }
     path[0].unlink()
     data = path[1].read_bytes()
     path[1].write_bytes(data[: len(data) // 2])

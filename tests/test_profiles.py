@@ -15,13 +15,13 @@ def make_cells(seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     rows = []
     layout = [
-        ("Week1_1", "B02", "A", 1.0, "M1"),
-        ("Week1_1", "B03", "DMSO", 0.0, "DMSO"),
-        ("Week1_1", "B11", "taxol", 0.3, "Microtubule stabilizers"),  # a taxol control well
-        ("Week2_1", "B02", "A", 1.0, "M1"),
-        ("Week2_1", "B03", "DMSO", 0.0, "DMSO"),
-        ("Week2_1", "B04", "B", 2.0, "M2"),
-        ("Week2_1", "B05", "unannotated", 5.0, None),
+        ("Week1_22123", "B02", "A", 1.0, "M1"),
+        ("Week1_22123", "B03", "DMSO", 0.0, "DMSO"),
+        ("Week1_22123", "B11", "taxol", 0.3, "Microtubule stabilizers"),  # a taxol control well
+        ("Week2_24121", "B02", "A", 1.0, "M1"),
+        ("Week2_24121", "B03", "DMSO", 0.0, "DMSO"),
+        ("Week2_24121", "B04", "B", 2.0, "M2"),
+        ("Week2_24121", "B05", "unannotated", 5.0, None),
     ]
     image = 0
     for plate, well, compound, concentration, moa in layout:
@@ -56,8 +56,8 @@ def test_median_and_image_level_differ_from_cell_mean() -> None:
     mean = well_profiles(values, cells)
     median = well_profiles(values, cells, cell_aggregate="median")
     via_image = well_profiles(values, cells, via_image=True)
-    row = (mean.meta["plate"] == "Week1_1") & (mean.meta["well"] == "B02")
-    in_well = ((cells["plate"] == "Week1_1") & (cells["well"] == "B02")).to_numpy()
+    row = (mean.meta["plate"] == "Week1_22123") & (mean.meta["well"] == "B02")
+    in_well = ((cells["plate"] == "Week1_22123") & (cells["well"] == "B02")).to_numpy()
     np.testing.assert_allclose(
         median.values[row.to_numpy()][0], np.median(values[in_well], axis=0), rtol=1e-6
     )
@@ -103,8 +103,10 @@ def test_treatments_median_over_wells_and_batch_union() -> None:
 
 def test_taxol_control_wells_do_not_change_taxol_profile() -> None:
     rng = np.random.default_rng(1)
-    bench = pd.DataFrame({"plate": ["Week1_1", "Week1_2", "Week1_3"], "well": ["D05"] * 3})
-    controls = pd.DataFrame({"plate": ["Week1_1", "Week2_1", "Week3_1"], "well": ["B11", "E02", "G02"]})
+    bench = pd.DataFrame({"plate": ["Week1_22123", "Week1_22141", "Week1_22161"], "well": ["D05"] * 3})
+    controls = pd.DataFrame(
+        {"plate": ["Week1_22123", "Week2_24121", "Week3_25421"], "well": ["B11", "E02", "G02"]}
+    )
     table = pd.concat([bench, controls], ignore_index=True).assign(
         compound="taxol", concentration=0.3, moa="Microtubule stabilizers"
     )
@@ -136,3 +138,30 @@ def test_controls_keep_the_stores_own_name() -> None:
     check_rows(meta, Path("own.parquet"), needs_plate_dmso=True, drop_unannotated=False, needs_labels=False)
     without = meta.drop(columns="is_control")  # a table without the column: the control is DMSO
     assert not profiles.prepare_metadata(without)[0]["is_control"].any()
+
+
+def test_a_stores_own_batch_and_plates_are_kept() -> None:
+    """Rows from a user's store: its description's batch is the batch, and BBBC021's taxol wells mean nothing.
+
+    The same rows on BBBC021's plates and without a batch column get the week and lose the taxol control well.
+    """
+    own = pd.DataFrame(
+        {
+            "plate": ["Screen7_P1", "Screen7_P1", "Screen7_P2", "Screen7_P2"],
+            "batch": ["run-A", "run-A", "run-B", None],  # a missing batch falls back to the week rule
+            "well": ["B11", "B03", "B11", "B03"],
+            "compound": ["taxol", "DMSO", "taxol", "DMSO"],
+            "concentration": [0.3, 0.0, 0.3, 0.0],
+            "moa": ["Microtubule stabilizers", "DMSO", "Microtubule stabilizers", "DMSO"],
+        }
+    )
+    meta, keep = profiles.prepare_metadata(own)
+    assert keep.all(), "a user's taxol 0.3 in B11 is a treatment, not BBBC021's positive control"
+    assert meta["batch"].tolist() == ["run-A", "run-A", "run-B", "Screen7"]
+
+    bbbc021 = own.drop(columns="batch").assign(
+        plate=["Week1_22123", "Week1_22123", "Week4_27481", "Week4_27481"]
+    )
+    meta, keep = profiles.prepare_metadata(bbbc021)
+    assert keep.tolist() == [False, True, False, True]
+    assert meta["batch"].tolist() == ["Week1", "Week4"]

@@ -42,7 +42,7 @@ def test_captured_output_gets_no_bar_but_a_notebook_kernel_does(watched: pytest.
 
 
 def test_the_library_creates_bars_only_through_the_helper() -> None:
-    from cellclr_lib.notebook_runner import ROOT
+    from cellclr_book.runner import ROOT
 
     offenders = [
         path.relative_to(ROOT).as_posix()

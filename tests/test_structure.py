@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).parents[1] / "cellclr_lib"
+ROOT = Path(__file__).parents[1]
+#: the library and the book's tooling (the notebook runner), held to the same rules.
+PACKAGES = ("cellclr_lib", "cellclr_book")
 MAX_LINES = 80
 #: functions allowed over the limit (none: keep it that way).
 KNOWN_LONG: set[str] = set()
@@ -13,7 +15,9 @@ KNOWN_LONG: set[str] = set()
 
 def modules() -> dict[str, ast.Module]:
     return {
-        str(p.relative_to(PACKAGE)): ast.parse(p.read_text(encoding="utf-8")) for p in PACKAGE.rglob("*.py")
+        str(p.relative_to(ROOT)): ast.parse(p.read_text(encoding="utf-8"))
+        for package in PACKAGES
+        for p in (ROOT / package).rglob("*.py")
     }
 
 
@@ -29,7 +33,7 @@ def test_no_function_is_longer_than_80_lines() -> None:
 
 
 def module_name(path: str) -> str:
-    parts = ["cellclr_lib", *Path(path).with_suffix("").parts]
+    parts = list(Path(path).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -46,7 +50,7 @@ def top_level_imports(tree: ast.Module, name: str, is_package: bool) -> set[str]
                 base = ".".join([*anchor, base] if base else anchor)
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names}
-    return {m for m in found if m.startswith("cellclr_lib")}
+    return {m for m in found if m.startswith(PACKAGES)}
 
 
 def test_no_import_loops() -> None:

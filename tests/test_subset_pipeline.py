@@ -76,12 +76,15 @@ def test_colab_subset_download_prep_train_embed_evaluate(server, tmp_path) -> No
     ]
     assert cli.main([*prep, "--quiet"]) == 0
     assert set(CropStore.open(run / "crops").cells["plate"]) == set(plates)
-    train = ["train", "--store", str(run / "crops"), "--out", str(run / "simclr"), "--epochs", "1",
-             "--batch-size", "32", "--size", "32", "--max-cells", "64", "--device", "cpu", "--no-progress"]  # fmt: skip
+    train = [
+        *["train", "--store", str(run / "crops"), "--out", str(run / "simclr")],
+        *["--epochs", "1", "--batch-size", "32", "--size", "32", "--max-cells", "64"],
+        *["--device", "cpu", "--no-progress"],
+    ]
     assert cli.main(train) == 0
     assert len(pd.read_csv(run / "simclr" / "metrics.csv")) == 2  # 64 cells in batches of 32: two steps
-    embed = ["embed", "--checkpoint", str(run / "simclr/checkpoints/last.pt"), "--store", str(run / "crops"),
-             "--out", str(run / "embeddings"), "--device", "cpu"]  # fmt: skip
+    embed = ["embed", "--checkpoint", str(run / "simclr/checkpoints/last.pt"), "--store", str(run / "crops")]
+    embed += ["--out", str(run / "embeddings"), "--device", "cpu"]
     assert cli.main(embed) == 0
     evaluate = ["evaluate", str(run / "embeddings"), "--metric", "nsc", "--out", str(run / "metrics.json")]
     assert cli.main(evaluate) == 0

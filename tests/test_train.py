@@ -43,8 +43,18 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny(out: Path, **kw) -> TrainConfig:
-    base = dict(out=str(out), epochs=4, batch_size=8, lr=1e-3, warmup_epochs=0.5, size=12,
-                augment="microscopy", checkpoint_every=2, progress=False, seed=3)  # fmt: skip
+    base = dict(
+        out=str(out),
+        epochs=4,
+        batch_size=8,
+        lr=1e-3,
+        warmup_epochs=0.5,
+        size=12,
+        augment="microscopy",
+        checkpoint_every=2,
+        progress=False,
+        seed=3,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -129,7 +139,7 @@ def test_cli_help_documents_every_option(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_cli_trains(store_path: Path, tmp_path: Path) -> None:
-    argv = ["train", "--store", str(store_path), "--out", str(tmp_path / "run"), "--epochs", "1",
-            "--batch-size", "8", "--size", "12", "--sampling", "plate", "--no-progress"]  # fmt: skip
+    argv = ["train", "--store", str(store_path), "--out", str(tmp_path / "run")]
+    argv += ["--epochs", "1", "--batch-size", "8", "--size", "12", "--sampling", "plate", "--no-progress"]
     assert cli.main(argv) == 0
     assert len(read_metrics(tmp_path / "run")) == 6

@@ -76,10 +76,25 @@ def random_feature_set(
     seed: int = 0,
 ) -> FeatureSet:
     """Features of the encoder with random (seeded) weights."""
-    features = encoder_features(crops, arch=arch, pretrained=False, small_input=small_input, size=size,
-                                batch_size=batch_size, device=device, seed=seed)  # fmt: skip
-    info = {"method": "random", "parameters": {"arch": arch, "small_input": small_input,
-                                               "crop_size": size or int(crops.shape[-1]), "seed": seed}}  # fmt: skip
+    features = encoder_features(
+        crops,
+        arch=arch,
+        pretrained=False,
+        small_input=small_input,
+        size=size,
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+    )
+    info = {
+        "method": "random",
+        "parameters": {
+            "arch": arch,
+            "small_input": small_input,
+            "crop_size": size or int(crops.shape[-1]),
+            "seed": seed,
+        },
+    }
     return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)
 
 
@@ -94,8 +109,15 @@ def imagenet_feature_set(
     device: str | None = None,
 ) -> FeatureSet:
     """Features of the ImageNet-initialised encoder; raises :class:`PretrainedWeightsUnavailable` offline."""
-    features = encoder_features(crops, arch=arch, pretrained=True, small_input=small_input, size=size,
-                                batch_size=batch_size, device=device)  # fmt: skip
+    features = encoder_features(
+        crops,
+        arch=arch,
+        pretrained=True,
+        small_input=small_input,
+        size=size,
+        batch_size=batch_size,
+        device=device,
+    )
     info = {
         "method": "imagenet",
         "parameters": {"arch": arch, "small_input": small_input, "crop_size": size or int(crops.shape[-1])},

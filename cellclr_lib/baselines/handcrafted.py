@@ -44,8 +44,16 @@ from cellclr_lib.pool import WorkerPool
 from cellclr_lib.progress import progress_bar
 
 CHANNEL_NAMES = ("DAPI", "Tubulin", "Actin")
-SHAPE_PROPS = ("area", "perimeter", "eccentricity", "solidity", "extent", "major_axis", "minor_axis",
-               "form_factor")  # fmt: skip
+SHAPE_PROPS = (
+    "area",
+    "perimeter",
+    "eccentricity",
+    "solidity",
+    "extent",
+    "major_axis",
+    "minor_axis",
+    "form_factor",
+)
 COMPARTMENTS = ("nucleus", "cytoplasm", "cell")
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
 INTENSITY_STATS = ("mean", "std", "q10", "q25", "median", "q75", "q90", "integrated")
@@ -113,9 +121,16 @@ def _shape(mask: np.ndarray) -> list[float]:
     props = regionprops(mask.astype(np.uint8))[0]
     perimeter = float(props.perimeter)
     form_factor = 4 * np.pi * props.area / perimeter**2 if perimeter > 0 else 0.0
-    return [float(props.area), perimeter, float(props.eccentricity), float(props.solidity),
-            float(props.extent), float(props.axis_major_length), float(props.axis_minor_length),
-            float(form_factor)]  # fmt: skip
+    return [
+        float(props.area),
+        perimeter,
+        float(props.eccentricity),
+        float(props.solidity),
+        float(props.extent),
+        float(props.axis_major_length),
+        float(props.axis_minor_length),
+        float(form_factor),
+    ]
 
 
 def _intensity(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -133,8 +148,9 @@ def _texture(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
     levels = np.where(mask, (crop >> shift) + 1, 0).astype(np.uint8)  # 0 = outside the cell
     out = np.zeros((crop.shape[0], len(TEXTURE_DISTANCES), len(TEXTURE_PROPS)))
     for ch in range(crop.shape[0]):
-        glcm = graycomatrix(levels[ch], TEXTURE_DISTANCES, TEXTURE_ANGLES, levels=TEXTURE_LEVELS + 1,
-                            symmetric=True)[1:, 1:]  # fmt: skip
+        glcm = graycomatrix(
+            levels[ch], TEXTURE_DISTANCES, TEXTURE_ANGLES, levels=TEXTURE_LEVELS + 1, symmetric=True
+        )[1:, 1:]
         if glcm.sum() == 0:
             continue
         for k, prop in enumerate(TEXTURE_PROPS):
@@ -166,8 +182,9 @@ def _chunk_features(
         n_empty += int(not cytoplasm.any())
         nuc_shape, cell_shape = _shape(nucleus), _shape(cell)
         intensity = [_intensity(scaled[i], m).ravel() for m in (nucleus, cytoplasm, cell)]
-        out[i] = np.concatenate([nuc_shape, cell_shape, [nuc_shape[0] / cell_shape[0]], *intensity,
-                                 _texture(crop, cell).ravel()])  # fmt: skip
+        out[i] = np.concatenate(
+            [nuc_shape, cell_shape, [nuc_shape[0] / cell_shape[0]], *intensity, _texture(crop, cell).ravel()]
+        )
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), n_failed, n_empty
 
 

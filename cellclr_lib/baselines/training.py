@@ -10,6 +10,7 @@ float in [0, 1] and, optionally, is resized and augmented — the same conversio
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,18 +39,28 @@ def to_input(crops: np.ndarray | torch.Tensor, device: torch.device, size: int |
     return resize(x, size)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How the loop runs: epochs, minibatch size, Adam's learning rate, device, seed and input size.
+
+    One object, because every trained baseline passes the same six settings through to :func:`fit`.
+    """
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 1e-3
+    device: str | torch.device | None = None
+    seed: int = 0
+    size: int | None = None
+
+
 def fit(
     model: nn.Module,
     loss_fn: LossFn,
     crops: np.ndarray,
+    schedule: Schedule = Schedule(),
     *,
     indices: np.ndarray | None = None,
-    epochs: int = 5,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    device: str | torch.device | None = None,
-    seed: int = 0,
-    size: int | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     desc: str = "training",
     progress: bool = True,
@@ -57,24 +68,24 @@ def fit(
     """Train ``model`` in place with Adam on minibatches of ``crops[indices]``; return the loss of every step.
 
     Each epoch visits the rows in a fresh random order (a smaller last batch included), so the result
-    depends only on ``seed`` (and the device's arithmetic).
+    depends only on ``schedule.seed`` (and the device's arithmetic).
     """
-    device = resolve_device(device)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    device, batch_size = resolve_device(schedule.device), schedule.batch_size
+    torch.manual_seed(schedule.seed)
+    rng = np.random.default_rng(schedule.seed)
     rows = np.arange(len(crops)) if indices is None else np.asarray(indices)
     if len(rows) == 0:
         raise ValueError("no crops to train on")
     model.to(device).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    steps_per_epoch = -(-len(rows) // batch_size)
+    optimiser = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    steps = schedule.epochs * -(-len(rows) // batch_size)
     losses: list[float] = []
-    with progress_bar(total=epochs * steps_per_epoch, desc=desc, unit="step", disable=not progress) as bar:
-        for _ in range(epochs):
+    with progress_bar(total=steps, desc=desc, unit="step", disable=not progress) as bar:
+        for _ in range(schedule.epochs):
             order = rng.permutation(rows)
             for start in range(0, len(order), batch_size):
                 batch = np.sort(order[start : start + batch_size])  # sorted reads are kinder to a memmap
-                x = to_input(crops[batch], device, size)
+                x = to_input(crops[batch], device, schedule.size)
                 if augment is not None:
                     x = augment(x)
                 loss = loss_fn(model, x, batch)

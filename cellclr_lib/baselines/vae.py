@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import fit, training_rows
+from cellclr_lib.baselines.training import Schedule, fit, training_rows
 from cellclr_lib.embed import embed_crops
 from cellclr_lib.features import FeatureSet
 
@@ -111,20 +111,13 @@ def train_vae(
     size = size or int(crops.shape[-1])
     torch.manual_seed(seed)
     model = ConvVAE(latent_dim=latent_dim, size=size, in_channels=int(crops.shape[1]))
-    losses = fit(
-        model,
-        lambda m, x, _rows: vae_loss(m, x, beta),
-        crops,
-        indices=training_rows(len(crops), train_cells, seed),
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-        seed=seed,
-        size=size,
-        desc="VAE",
-        progress=progress,
-    )
+    schedule = Schedule(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, size=size)
+    rows = training_rows(len(crops), train_cells, seed)
+
+    def loss_fn(m: nn.Module, x: torch.Tensor, _rows: np.ndarray) -> torch.Tensor:
+        return vae_loss(m, x, beta)
+
+    losses = fit(model, loss_fn, crops, schedule, indices=rows, desc="VAE", progress=progress)
     return model, losses
 
 
@@ -145,17 +138,24 @@ def vae_feature_set(
 ) -> FeatureSet:
     """Train a VAE on the crops (:func:`train_vae`) and describe every crop by its posterior mean μ."""
     size = size or int(crops.shape[-1])
-    model, losses = train_vae(crops, latent_dim=latent_dim, beta=beta, size=size, epochs=epochs,
-                              batch_size=batch_size, lr=lr, device=device, seed=seed,
-                              train_cells=train_cells, progress=progress)  # fmt: skip
+    # what the VAE was trained with, passed once and recorded as passed (features.json says what ran)
+    training = {
+        "latent_dim": latent_dim,
+        "beta": beta,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "train_cells": train_cells,
+    }
+    model, losses = train_vae(crops, size=size, device=device, progress=progress, **training)
     posterior_mean = nn.Sequential(model.encoder, model.to_mu)  # x -> μ(x)
     device_used = next(model.parameters()).device
     features = embed_crops(posterior_mean, crops, batch_size, device_used, size=size, progress=progress)
     info = {
         "method": "vae",
-        "parameters": {"latent_dim": latent_dim, "beta": beta, "crop_size": size, "epochs": epochs,
-                       "batch_size": batch_size, "lr": lr, "seed": seed, "train_cells": train_cells},
+        "parameters": {**training, "crop_size": size},
         "loss_first": losses[0],
         "loss_last": losses[-1],
-    }  # fmt: skip
+    }
     return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)

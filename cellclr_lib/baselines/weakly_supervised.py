@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import fit, training_rows
+from cellclr_lib.baselines.training import Schedule, fit, training_rows
 from cellclr_lib.data.metadata import control_mask
 from cellclr_lib.embed import embed_crops
 from cellclr_lib.features import FeatureSet
@@ -72,8 +72,8 @@ def light_augmenter(size: int, seed: int) -> Callable[[torch.Tensor], torch.Tens
     """Random flips and 90° rotations from :mod:`cellclr_lib.augment`, seeded; ``x -> augmented x``."""
     from cellclr_lib.augment import AugmentConfig, Augmenter
 
-    config = AugmentConfig(size=size, crop_scale=None, hflip_p=0.5, vflip_p=0.5, rot90=True, jitter_p=0.0,
-                           blur_p=0.0, noise_p=0.0)  # fmt: skip
+    # the defaults flip horizontally half the time and add no noise; crops, jitter and blur are switched off
+    config = AugmentConfig(size=size, crop_scale=None, vflip_p=0.5, rot90=True, jitter_p=0.0, blur_p=0.0)
     augmenter, generator = Augmenter(config), torch.Generator().manual_seed(seed)
     return lambda x: augmenter(x, generator)
 
@@ -114,9 +114,18 @@ def train_weakly(
     def loss_fn(m: nn.Module, x: torch.Tensor, batch: np.ndarray) -> torch.Tensor:
         return F.cross_entropy(m(x), targets[batch].to(x.device))
 
-    losses = fit(model, loss_fn, crops, indices=rows, epochs=epochs, batch_size=batch_size, lr=lr,
-                 device=device, seed=seed, size=size, augment=light_augmenter(size, seed) if augment else None,
-                 desc="weakly supervised", progress=progress)  # fmt: skip
+    schedule = Schedule(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, size=size)
+    flips = light_augmenter(size, seed) if augment else None
+    losses = fit(
+        model,
+        loss_fn,
+        crops,
+        schedule,
+        indices=rows,
+        augment=flips,
+        desc="weakly supervised",
+        progress=progress,
+    )
     return model, losses
 
 
@@ -142,17 +151,26 @@ def weakly_feature_set(
     """
     size = size or int(crops.shape[-1])
     labels, classes = treatment_labels(cells, include_dmso)
-    model, losses = train_weakly(crops, labels, encoder=encoder, arch=arch, size=size, epochs=epochs, batch_size=batch_size,
-                                 lr=lr, device=device, seed=seed, train_cells=train_cells, progress=progress)  # fmt: skip
+    # what the classifier was trained with, passed once and recorded as passed (features.json says what ran)
+    training = {
+        "arch": arch,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "train_cells": train_cells,
+    }
+    model, losses = train_weakly(
+        crops, labels, encoder=encoder, size=size, device=device, progress=progress, **training
+    )
     device_used = next(model.parameters()).device
     features = embed_crops(model.encoder, crops, batch_size, device_used, size=size, progress=progress)
     info = {
         "method": "weakly",
-        "parameters": {"arch": arch, "crop_size": size, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                       "seed": seed, "train_cells": train_cells, "include_dmso": include_dmso},
+        "parameters": {**training, "crop_size": size, "include_dmso": include_dmso},
         "n_classes": len(classes),
         "loss_first": losses[0],
         "loss_last": losses[-1],
         "sees_evaluation_labels": True,
-    }  # fmt: skip
+    }
     return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)

@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from cellclr_lib.errors import UsageError
 
@@ -104,6 +108,29 @@ class Description:
     def has_labels(self) -> bool:
         return self.label is not None or "label" in self.columns
 
+    def excluded(self, fields: pd.DataFrame) -> pd.Series:
+        """True for rows in the excluded wells (BBBC021: the taxol control wells).
+
+        ``fields`` needs ``compound``, ``well`` and ``concentration`` (the library's names): a field table, a
+        crop store's cells or profile rows, so every step that leaves these wells out asks the same rule.
+        """
+        out = pd.Series(False, index=fields.index)
+        for rule in self.exclude:
+            hit = (fields["compound"] == rule.treatment) & fields["well"].isin(rule.wells)
+            if rule.concentration is not None:
+                hit &= np.isclose(fields["concentration"].astype(float), rule.concentration)
+            out |= hit
+        return out
+
+    def in_benchmark(self, fields: pd.DataFrame) -> pd.Series:
+        """True for the benchmark's fields: labelled (all of them without labels), outside the excluded wells.
+
+        The one selection behind ``prep``'s default fields, ``download``'s plate plans and BBBC021's
+        :func:`~cellclr_lib.data.metadata.benchmark_fields`, so the three can never disagree.
+        """
+        labelled = fields["moa"].notna() if self.has_labels else pd.Series(True, index=fields.index)
+        return labelled & ~self.excluded(fields)
+
 
 #: roles a description must map to columns, and those it may.
 REQUIRED_ROLES = ("plate", "well", "treatment")
@@ -122,8 +149,9 @@ _TOP_KEYS = {
 _TOP_KEYS |= {"exclude"}
 
 
+@cache
 def bbbc021() -> Description:
-    """BBBC021's description, shipped in the package."""
+    """BBBC021's description, shipped in the package (read once: the benchmark's rules ask it often)."""
     return read_description(Path(str(resources.files("cellclr_lib.data") / "resources" / BBBC021_NAME)))
 
 

@@ -39,6 +39,7 @@ import requests
 
 from cellclr_lib import options
 from cellclr_lib.data import subset as plate_subset
+from cellclr_lib.data.dataset import bbbc021
 from cellclr_lib.data.http import RemoteFileMissing, fetch_file
 from cellclr_lib.data.metadata import (
     CHANNELS,
@@ -190,7 +191,7 @@ def plan_plates(
             path=image_csv,
             fix=f"choose among the {len(known)} plates of the image CSV, e.g. {', '.join(known[:3])}",
         )
-    table = every if fields == "all" else benchmark_fields(image_csv, moa_csv)
+    table = every if fields == "all" else every[bbbc021().in_benchmark(every)]
     plans = []
     for plate in wanted:
         rows = table[table["plate"] == plate]

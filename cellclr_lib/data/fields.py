@@ -22,6 +22,7 @@ import pandas as pd
 
 from cellclr_lib.data.dataset import Description
 from cellclr_lib.data.metadata import (
+    METADATA_COLUMNS,
     field_ids,
     integer_columns,
     read_csv_robust,
@@ -41,19 +42,6 @@ CANONICAL = {
     "table_number": "table_number",
     "replicate": "replicate",
 }
-METADATA_COLUMNS = [
-    "field_id",
-    "table_number",
-    "image_number",
-    "plate",
-    "batch",
-    "well",
-    "site",
-    "replicate",
-    "compound",
-    "concentration",
-    "moa",
-]
 
 
 def channel_key(name: str) -> str:
@@ -148,17 +136,6 @@ def _join_labels(fields: pd.DataFrame, description: Description, root: Path, fix
     return fields.drop(columns="moa").merge(labels[[*on, "moa"]], on=on, how="left", validate="many_to_one")
 
 
-def excluded(fields: pd.DataFrame, description: Description) -> pd.Series:
-    """True for fields in the description's excluded wells (BBBC021: the taxol control wells)."""
-    out = pd.Series(False, index=fields.index)
-    for rule in description.exclude:
-        hit = (fields["compound"] == rule.treatment) & fields["well"].isin(rule.wells)
-        if rule.concentration is not None:
-            hit &= np.isclose(fields["concentration"].astype(float), rule.concentration)
-        out |= hit
-    return out
-
-
 def select(
     description: Description,
     root: str | Path,
@@ -172,8 +149,7 @@ def select(
     """
     table = read_fields(description, root)
     if which == "benchmark":
-        keep = table["moa"].notna() if description.has_labels else pd.Series(True, index=table.index)
-        table = table[keep & ~excluded(table, description)].copy()
+        table = table[description.in_benchmark(table)].copy()
     elif which != "all":
         raise CellclrError(f"fields must be 'benchmark' or 'all', not {which!r}")
     table["is_control"] = table["compound"] == description.control

@@ -15,12 +15,14 @@ import gzip
 import io
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cellclr_lib.data.dataset import bbbc021
 from cellclr_lib.errors import CellclrError, DataError
 
 IMAGE_CSV_NAME = "BBBC021_v1_image.csv"
@@ -37,11 +39,6 @@ SHIPPED_SHA256 = {
 CHANNELS: dict[str, str] = {"DAPI": "w1", "Tubulin": "w2", "Actin": "w4"}
 
 DMSO = "DMSO"
-TAXOL = "taxol"
-#: taxol 0.3 µM is also the positive control of every plate in these wells; the benchmark's taxol 0.3
-#: treatment is only its three Week1 D05 wells, so these wells must leave the annotated set.
-TAXOL_CONTROL_WELLS: tuple[str, ...] = ("B11", "C11", "D11", "E02", "F02", "G02")
-TAXOL_CONTROL_CONCENTRATION = 0.3
 
 #: canonical column -> accepted spellings in image CSVs (the first is the Broad's own).
 IMAGE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -64,16 +61,35 @@ MOA_COLUMNS: dict[str, tuple[str, ...]] = {
     "concentration": ("concentration",),
     "moa": ("moa",),
 }
-#: the column order of :func:`field_table`.
-FIELD_COLUMNS = [
-    "field_id", "table_number", "image_number", "plate", "batch", "well", "site", "replicate", "compound", "concentration", "moa",
-    "path_dapi", "file_dapi", "path_tubulin", "file_tubulin", "path_actin", "file_actin",
-]  # fmt: skip
+#: the columns every field table starts with, for any dataset (:mod:`cellclr_lib.data.fields`), in order.
+METADATA_COLUMNS = [
+    "field_id",
+    "table_number",
+    "image_number",
+    "plate",
+    "batch",
+    "well",
+    "site",
+    "replicate",
+    "compound",
+    "concentration",
+    "moa",
+]
+#: the column order of :func:`field_table`: then each channel's folder and file.
+FIELD_COLUMNS = METADATA_COLUMNS + [
+    f"{kind}_{name.lower()}" for name in CHANNELS for kind in ("path", "file")
+]
 
 
 def shipped_path(name: str) -> Path:
     """Path of a metadata file shipped inside the package (``BBBC021_v1_image.csv`` or ``..._moa.csv``)."""
     return Path(str(resources.files("cellclr_lib.data") / "resources" / name))
+
+
+@cache
+def bbbc021_plates() -> frozenset[str]:
+    """The 55 plate names of the shipped image CSV (the stand-in reuses them): how rows say they are BBBC021's."""
+    return frozenset(read_image_csv()["plate"].astype(str))
 
 
 def batch_of(plate: str) -> str:
@@ -251,22 +267,25 @@ def control_mask(meta: pd.DataFrame) -> np.ndarray:
 
 
 def is_taxol_control(fields: pd.DataFrame) -> pd.Series:
-    """True for the taxol 0.3 positive-control wells present on every plate (not the benchmark's treatment)."""
-    return (
-        (fields["compound"] == TAXOL)
-        & np.isclose(fields["concentration"].astype(float), TAXOL_CONTROL_CONCENTRATION)
-        & fields["well"].isin(TAXOL_CONTROL_WELLS)
-    )
+    """True for the taxol 0.3 positive-control wells present on every plate (not the benchmark's treatment).
+
+    The wells are those of the ``exclude`` rule of BBBC021's description (``resources/bbbc021.toml``): the
+    benchmark's taxol 0.3 treatment is only its three Week1 D05 wells, so these must leave the annotated set.
+    """
+    return bbbc021().excluded(fields)
 
 
 def benchmark_fields(image_csv: str | Path | None = None, moa_csv: str | Path | None = None) -> pd.DataFrame:
     """The annotated benchmark fields: 103 treatments plus DMSO controls, taxol control wells removed.
 
-    Adds ``is_control`` (True for DMSO), which is never a query or a neighbour, only the normalisation reference.
+    The selection is BBBC021's description's (:meth:`~cellclr_lib.data.dataset.Description.in_benchmark`),
+    the one ``cellclr prep`` applies. Adds ``is_control`` (True for DMSO), which is never a query or a
+    neighbour, only the normalisation reference.
     """
     fields = field_table(image_csv, moa_csv)
-    annotated = fields[fields["moa"].notna() & ~is_taxol_control(fields)].copy()
-    annotated["is_control"] = annotated["compound"] == DMSO
+    description = bbbc021()
+    annotated = fields[description.in_benchmark(fields)].copy()
+    annotated["is_control"] = annotated["compound"] == description.control
     return annotated.reset_index(drop=True)
 
 

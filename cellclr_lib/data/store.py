@@ -49,9 +49,21 @@ STORE_FORMAT = "cellclr-crop-store"
 STORE_FORMAT_VERSION = 1
 CHANNEL_ORDER = ("DAPI", "Tubulin", "Actin")
 CELL_COLUMNS = [
-    "plate", "batch", "well", "site", "image_number", "replicate", "compound", "concentration", "moa",
-    "is_control", "x", "y", "nucleus_area", "file_dapi",
-]  # fmt: skip
+    "plate",
+    "batch",
+    "well",
+    "site",
+    "image_number",
+    "replicate",
+    "compound",
+    "concentration",
+    "moa",
+    "is_control",
+    "x",
+    "y",
+    "nucleus_area",
+    "file_dapi",
+]
 
 
 def cell_columns(nucleus_channel: str = "DAPI") -> list[str]:

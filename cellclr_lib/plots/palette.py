@@ -12,9 +12,19 @@ from cellclr_lib.data.metadata import natural_order
 
 #: matplotlib's tab10, then black and a yellow that the others do not approach: 12 categories, no repeat.
 PALETTE_12 = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#e6c300",
-)  # fmt: skip
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#000000",
+    "#e6c300",
+)
 
 
 def category_colors(labels: Iterable[str]) -> dict[str, str]:

@@ -79,9 +79,15 @@ def simclr_diagram() -> Figure:
         ax.text(x + width / 2, y + 0.45, text, ha="center", va="center", fontsize=9)
         centre[key] = (x, x + width, y + 0.45)
     for a, b, label in [
-        ("cell", "v1", "t ~ T"), ("cell", "v2", "t′ ~ T"), ("v1", "f1", ""), ("v2", "f2", ""),
-        ("f1", "g1", "h"), ("f2", "g2", "h"), ("g1", "z", "z"), ("g2", "z", "z"),
-    ]:  # fmt: skip
+        ("cell", "v1", "t ~ T"),
+        ("cell", "v2", "t′ ~ T"),
+        ("v1", "f1", ""),
+        ("v2", "f2", ""),
+        ("f1", "g1", "h"),
+        ("f2", "g2", "h"),
+        ("g1", "z", "z"),
+        ("g2", "z", "z"),
+    ]:
         start, end = (centre[a][1], centre[a][2]), (centre[b][0], centre[b][2])
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="#35608f"))
         if label:

@@ -3,9 +3,9 @@
 The notebooks' ``py:percent`` sources are the truth; each is converted in memory (jupytext) and executed with
 papermill, which injects the profile's parameters after the notebook's ``parameters`` cell. The executed copies
 are kept (the book renders them, never re-executing). Each notebook records its results with
-:func:`record_metrics` into ``run_dir/metrics/<notebook>.json``; the runner merges them with timings into
-``run_dir/metrics.json`` and checks them against ``notebooks/expectations/<profile>.json`` (floors and
-ceilings), failing loudly with the notebook, the cell and the metric.
+:func:`cellclr_lib.results.record_metrics` into ``run_dir/metrics/<notebook>.json``; the runner merges them
+with timings into ``run_dir/metrics.json`` and checks them against ``notebooks/expectations/<profile>.json``
+(floors and ceilings), failing loudly with the notebook, the cell and the metric.
 
 The merged ``metrics.json``::
 
@@ -32,6 +32,7 @@ from typing import Any
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.io import write_json_atomic
 from cellclr_lib.progress import DISABLE_VARIABLE
+from cellclr_lib.results import FULL_PROFILE_EPOCHS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -88,7 +89,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "crop_size": 96,
         "image_size": 96,
         "arch": "resnet50",
-        "epochs": 200,
+        "epochs": FULL_PROFILE_EPOCHS,
         "batch_size": 256,
         "workers": 8,
         "device": "auto",
@@ -103,14 +104,6 @@ NOTEBOOK_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {"06_baselines_comparison": {"epochs": 2, "train_cells": 2048}},  # keeps `make` under 15 min
     "full": {"06_baselines_comparison": {"epochs": 30, "train_cells": 200_000}},
 }
-
-
-def record_metrics(run_dir: str | Path, notebook: str, **values: Any) -> Path:
-    """Merge ``values`` into ``run_dir/metrics/<notebook>.json`` (atomically): a notebook's results for the runner."""
-    path = Path(run_dir) / "metrics" / f"{notebook}.json"
-    current = json.loads(path.read_text()) if path.is_file() else {}
-    current.update(values)
-    return write_json_atomic(path, current)
 
 
 def repository_url() -> str:
@@ -205,9 +198,13 @@ def execute_notebook(name: str, parameters: dict[str, Any], output_dir: Path) ->
     try:
         with _environment(**{DISABLE_VARIABLE: "1"}):
             papermill.execute_notebook(
-                notebook, str(output), parameters=injected, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
+                notebook,
+                str(output),
+                parameters=injected,
+                kernel_name="python3",
+                cwd=str(NOTEBOOK_DIR),
                 progress_bar=False,
-            )  # fmt: skip
+            )
     except PapermillExecutionError as err:
         first_line = next((line for line in err.source.splitlines() if line.strip()), "")
         raise CellclrError(
@@ -330,9 +327,11 @@ def run_notebooks(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr run-notebooks``."""
     parser.add_argument(
-        "--profile", default="ci", choices=list(PROFILES),
+        "--profile",
+        default="ci",
+        choices=list(PROFILES),
         help="parameter set: ci (tiny data, minutes), quick (the book's run), full (real BBBC021 on a GPU)",
-    )  # fmt: skip
+    )
     parser.add_argument("--only", nargs="+", metavar="PREFIX", help="run only these notebooks (e.g. 01 03)")
     parser.add_argument("--data-dir", help="override the profile's dataset folder")
     parser.add_argument("--run-dir", help="override the profile's run folder (crops, checkpoints, metrics)")
