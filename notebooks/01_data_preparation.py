@@ -297,6 +297,30 @@ record_metrics(
 )
 
 # %% [markdown]
+# ## Exercises
+# 1. **What a smaller crop would keep.** Nuclei closer to the field's border than half a crop are skipped.
+#    Using `centroids` (x, y of every nucleus found above) and `field.shape`, count how many of this
+#    field's nuclei a 64-px crop would keep compared with the 96-px crops used here.
+# 2. **Cells per well.** From `store.cells`, compute the number of cells in each well and its median per MoA.
+#    Which MoAs leave fewer cells per well, and why might a treatment do that?
+#
+# A solution to both (expand it after trying):
+
+
+# %% tags=["hide-input"]
+def kept(centroids: np.ndarray, shape: tuple[int, ...], size: int) -> int:
+    """Nuclei whose size × size crop lies inside the field."""
+    half = size // 2
+    cols, rows = centroids[:, 0], centroids[:, 1]
+    inside = (rows >= half) & (cols >= half) & (rows + half <= shape[-2]) & (cols + half <= shape[-1])
+    return int(inside.sum())
+
+
+display(pd.Series({f"{size}-px crops": kept(np.asarray(centroids), field.shape, size) for size in (64, 96)}))
+per_well = store.cells.groupby(["plate", "well", "moa"]).size().rename("cells").reset_index()
+per_well.groupby("moa")["cells"].median().sort_values().rename("median cells per well").to_frame().T
+
+# %% [markdown]
 # ## Summary
 # - BBBC021's batches are weeks; most compounds live in one week, so batch effects can masquerade as biology.
 # - Preparation: per-plate illumination correction → percentile scaling to 8 bit → nuclei → 96-px crops.

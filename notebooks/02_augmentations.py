@@ -174,7 +174,33 @@ record_metrics(
 # %% [markdown]
 # On a GPU the gap widens: the batched pipeline runs where the batch already is, while per-image transforms
 # stay on the CPU. (`benchmarks/bench_augment.py` runs the same comparison from the command line.)
+
+# %% [markdown]
+# ## Exercises
+# 1. **How different are two views?** Draw two `microscopy` views of the same cells (`Augmenter(preset(
+#    "microscopy", image_size))(crops)` twice) and compute the mean absolute pixel difference between the two
+#    views of each cell. Compare it with the difference between views of two *different* cells. A good
+#    recipe makes the first clearly smaller than the second — otherwise the task cannot be solved.
+# 2. **Which recipe is harshest?** Repeat for `paper_early` and `paper_final`.
 #
+# A solution to both (expand it after trying):
+
+
+# %% tags=["hide-input"]
+def view_distances(name: str, generator_seed: int) -> dict[str, float]:
+    """Mean |a − b| between two views of the same cell, and between views of different cells (0–1 scale)."""
+    torch.manual_seed(generator_seed)
+    augment = Augmenter(preset(name, image_size))
+    first, second = augment(crops).float(), augment(crops).float()
+    scale = 255.0 if first.max() > 1.5 else 1.0
+    same = (first - second).abs().mean().item() / scale
+    other = (first - second.roll(1, dims=0)).abs().mean().item() / scale
+    return {"same cell": same, "different cells": other}
+
+
+pd.DataFrame({name: view_distances(name, seed) for name in PRESETS}).T.round(3)
+
+# %% [markdown]
 # ## Summary
 # - Augmentations define what the model must ignore; for cells that means orientation, stain intensity per
 #   channel, focus and noise — not cell shape or texture, which are the phenotype.

@@ -346,6 +346,28 @@ profile_map_figure(
 )
 
 # %% [markdown]
+# ## Exercises
+# 1. **Mean or median of wells?** The paper aggregates wells to treatments with the median. Score the DMSO
+#    z-scored profiles with the mean instead (`evaluate_wells(wells, normalization="dmso-zscore",
+#    aggregate="mean")`). Does NSC or NSCB move by more than one treatment?
+# 2. **Cosine or Pearson?** Repeat with `similarity="pearson"`. Pearson centres each profile first: when
+#    would that matter?
+#
+# A solution to both (expand it after trying):
+
+# %% tags=["hide-input"]
+choices = [
+    (aggregate, similarity) for aggregate in ("median", "mean") for similarity in ("cosine", "pearson")
+]
+scores = {
+    choice: evaluate_wells(
+        wells, normalization="dmso-zscore", aggregate=choice[0], similarity=choice[1]
+    ).metrics
+    for choice in choices
+}
+pd.DataFrame(scores).T.rename_axis(["aggregate", "similarity"])[["nsc", "nscb", "drop"]].round(3)
+
+# %% [markdown]
 # ## Summary
 # - Profiles are aggregated cell → well (mean) → treatment (median); DMSO is the control population and the
 #   taxol control wells are excluded.

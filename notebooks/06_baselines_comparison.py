@@ -221,7 +221,26 @@ published_results().round(1).astype(object).fillna("—")
 # do not: the simulated phenotypes are cleaner and simpler than real MCF-7 cells, the stand-in is small, and
 # CPU-sized training is far from the paper's 96-px ResNet-50 trained for hundreds of epochs. Run
 # `make regression PROFILE=full` on the real data to compare with the published table.
+
+# %% [markdown]
+# ## Exercises
+# 1. **Which method gains most from post-processing?** Rerun the comparison with three post-processings,
+#    `compare(feature_sets, ["none", "dmso-zscore", "tvn"])`, and compute for every method how much NSCB
+#    TVN adds over no post-processing. Features with very different scales (the hand-engineered ones) and
+#    features with strong batch structure should gain most.
+# 2. **Is the ranking stable?** The stand-in has a few dozen treatments, so one treatment is worth several
+#    points of NSC. Compare the gaps between methods with `1 / nsc_total`, the value of a single treatment.
 #
+# A solution to both (expand it after trying):
+
+# %% tags=["hide-input"]
+three = compare(feature_sets, ["none", "dmso-zscore", "tvn"])
+gains = three.pivot(index="method", columns="normalize", values="nscb")
+gains["TVN gain in NSCB"] = gains["tvn"] - gains["none"]
+gains["one treatment"] = 1 / three.groupby("method")["nsc_total"].first()
+gains.round(3)
+
+# %% [markdown]
 # ## Summary
 # - All methods share one feature format and one evaluation, so differences come from the features alone.
 # - `weakly` sees the treatment labels the benchmark uses: an upper reference, not a fair competitor.
