@@ -318,7 +318,7 @@ def kept(centroids: np.ndarray, shape: tuple[int, ...], size: int) -> int:
 
 display(pd.Series({f"{size}-px crops": kept(np.asarray(centroids), field.shape, size) for size in (64, 96)}))
 per_well = store.cells.groupby(["plate", "well", "moa"]).size().rename("cells").reset_index()
-per_well.groupby("moa")["cells"].median().sort_values().rename("median cells per well").to_frame().T
+per_well.groupby("moa")["cells"].median().sort_values().rename("median cells per well").to_frame()
 
 # %% [markdown]
 # ## Summary

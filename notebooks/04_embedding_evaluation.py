@@ -365,7 +365,9 @@ scores = {
     ).metrics
     for choice in choices
 }
-pd.DataFrame(scores).T.rename_axis(["aggregate", "similarity"])[["nsc", "nscb", "drop"]].round(3)
+pd.DataFrame(scores).T.rename_axis(["aggregate", "similarity"])[["nsc", "nscb", "drop"]].astype(float).round(
+    3
+)
 
 # %% [markdown]
 # ## Summary

@@ -1,8 +1,11 @@
 """Every notebook, executed with papermill under the ``ci`` profile; the book built from them; the browser check.
 
 One session-scoped run (about 3 minutes on 2 cores) feeds all tests here, in a temporary folder: the repository's
-``book/`` sources are copied next to the executed notebooks, so nothing in the working tree changes. The browser
-check of a built book lives in ``tests/test_book.py``.
+``book/`` sources are copied next to the executed notebooks, so nothing in the working tree changes. Notebook 1
+makes the stand-in; every other notebook then runs **alone**, from its own empty run folder, as on a fresh Colab
+runtime, so one run checks both that each notebook stands alone and what it computes. Running them in order,
+each reusing what the earlier ones made, is what `make` does (quick profile). The browser check of a built book
+lives in ``tests/test_book.py``.
 """
 
 from __future__ import annotations
@@ -20,17 +23,27 @@ import pytest
 from cellclr_book.runner import NOTEBOOKS, REAL_PROFILE_NOTEBOOKS, ROOT, run_notebooks
 
 pytestmark = pytest.mark.slow
-#: training parameters of the notebooks run alone (each receives those its parameters cell declares).
-ALONE_RUN = {"epochs": 1, "max_cells": 256, "train_cells": 256}
+#: notebooks that start from an empty run folder: all but notebook 1 (it makes the data) and the real-profile
+#: notebooks (they need only the shipped table).
+ALONE = [n for n in NOTEBOOKS[1:] if n not in REAL_PROFILE_NOTEBOOKS]
 
 
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Every notebook's metrics merged (in book order), with ``seconds`` and the shared settings."""
     root = tmp_path_factory.mktemp("ci")
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_build", "executed"))
-    overrides = {"data_dir": str(root / "data"), "run_dir": str(root / "run")}
-    metrics = run_notebooks("ci", output_dir=root / "book" / "executed", overrides=overrides)
-    return root, metrics
+    executed, data = root / "book" / "executed", {"data_dir": str(root / "data")}
+    runs = {"run": [n for n in NOTEBOOKS if n not in ALONE]} | {f"alone/{n}": [n] for n in ALONE}
+    merged: dict = {"seconds": {}}
+    for run_dir, names in runs.items():
+        metrics = run_notebooks(
+            "ci", only=names, output_dir=executed, overrides={**data, "run_dir": str(root / run_dir)}
+        )
+        merged |= {key: value for key, value in metrics.items() if key != "seconds"}
+        merged["seconds"] |= metrics["seconds"]
+    merged["seconds"] = {name: merged["seconds"][name] for name in NOTEBOOKS}
+    return root, merged
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +58,8 @@ def test_every_notebook_ran_and_recorded_sane_metrics(ci_run: tuple[Path, dict])
     root, metrics = ci_run
     assert list(metrics["seconds"]) == list(NOTEBOOKS)
     assert metrics["dataset"] == "synthetic" and metrics["profile"] == "ci"
-    assert json.loads((root / "run" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    for name in ALONE:  # each alone run wrote its own merged metrics.json
+        assert json.loads((root / "alone" / name / "metrics.json").read_text())[name] == metrics[name]
     assert metrics["01_data_preparation"]["n_cells"] > 1000
     training = metrics["03_contrastive_training"]
     assert training["final_loss"] < training["first_loss"]
@@ -93,22 +107,12 @@ def test_executed_pages_are_clean_for_a_reader(built_book: Path) -> None:
     assert check.check_pages(built_book) == []  # this checkout's path and the home folder
 
 
-# notebook 1 starts from nothing in every run above; the real-profile notebooks need only the shipped table
-@pytest.mark.parametrize("name", [n for n in NOTEBOOKS[1:] if n not in REAL_PROFILE_NOTEBOOKS])
-def test_each_notebook_runs_alone_from_an_empty_run_directory(
-    ci_run: tuple[Path, dict], tmp_path: Path, name: str
-) -> None:
-    """What a fresh Colab runtime sees: the data may be there, the earlier notebooks' results are not.
-
-    The in-order run above already judged the results; here only the path through the prerequisites matters,
-    so training is cut to one epoch on a few hundred cells.
-    """
-    run_dir = tmp_path / "run"
-    overrides = {"data_dir": str(ci_run[0] / "data"), "run_dir": str(run_dir), **ALONE_RUN}
-    run_notebooks("ci", only=[name], output_dir=tmp_path, overrides=overrides, check=False)
-    notebook = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+@pytest.mark.parametrize("name", ALONE)
+def test_each_notebook_runs_alone_from_an_empty_run_directory(ci_run: tuple[Path, dict], name: str) -> None:
+    """What a fresh Colab runtime sees: the data may be there, the earlier notebooks' results are not."""
+    notebook = nbformat.read(ci_run[0] / "book" / "executed" / f"{name}.ipynb", as_version=4)
     text = json.dumps([o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])])
     assert "Inputs of this notebook" in text and "prepared the crop store" in text
     if name >= "04":
         assert "trained a short SimCLR run" in text, "no checkpoint of notebook 3: a short one is made"
-    assert (run_dir / "metrics" / f"{name}.json").is_file()
+    assert (ci_run[0] / "alone" / name / "metrics" / f"{name}.json").is_file()
