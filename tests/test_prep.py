@@ -490,13 +490,11 @@ def test_detection_accuracy_with_touching_nuclei() -> None:
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The ``tiny`` synthetic stand-in, generated once, and its crop store built with default parameters."""
-    synth = pytest.importorskip("cellclr_lib.data.synth")
-    root = Path(synth.generate(tmp_path_factory.mktemp("synth") / "tiny", preset="tiny", seed=0))
+def standin(tiny_standin: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The ``tiny`` synthetic stand-in (shared by the session) and its crop store built with default parameters."""
     out = tmp_path_factory.mktemp("synth_store") / "store"
-    prep.prep_dataset(root, out, progress=False)
-    return root, out
+    prep.prep_dataset(tiny_standin, out, progress=False)
+    return tiny_standin, out
 
 
 def _croppable(xy: np.ndarray, shape: tuple[int, ...], half: int = 48) -> np.ndarray:

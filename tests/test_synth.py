@@ -35,9 +35,9 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth.generate(tmp_path_factory.mktemp("synth") / "tiny", preset="tiny", seed=0, progress=False)
+@pytest.fixture()
+def tiny(tiny_standin: Path) -> Path:
+    return tiny_standin
 
 
 def test_layout_is_read_back_by_the_real_readers(tiny: Path) -> None:
@@ -103,7 +103,7 @@ def test_naive_intensity_profiles_show_a_batch_drop(tiny: Path, tmp_path: Path) 
     (Three field means are a poor profile of the calibrated phenotypes, so both accuracies are low; the drop
     is what the batch effects add.)"""
     with_batch = _naive_drop(tiny)
-    without = _naive_drop(synth.generate(tmp_path / "flat", batch_effect=0, progress=False))
+    without = _naive_drop(synth.generate(tmp_path / "flat", batch_effect=0, workers=2, progress=False))
     print(f"naive profile: with batch effects {with_batch}, without {without}")
     assert with_batch["nsc_total"] >= 50 and with_batch["nscb_total"] >= 40
     assert with_batch["drop"] >= 0.1
