@@ -9,15 +9,20 @@ float in [0, 1] and, optionally, is resized and augmented — the same conversio
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cellclr_lib.devices import resolve_device
+from cellclr_lib.embed import embed_crops
+from cellclr_lib.features import FeatureSet
 from cellclr_lib.progress import progress_bar
 
 #: ``loss_fn(model, inputs, indices) -> scalar loss``; ``indices`` are the minibatch's rows of the crops.
@@ -104,3 +109,41 @@ def training_rows(n: int, max_cells: int | None, seed: int = 0) -> np.ndarray:
     if max_cells is None or max_cells >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
+
+
+def train_options(train: Callable[..., Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Every keyword-only option of ``train`` with the value it will run with: ``given``, else its default.
+
+    A feature-set function takes its train function's options as ``**train_options`` — so they are declared,
+    with their defaults, once, at the train function — yet must record in features.json the value of each
+    option that ran, defaults included. An option ``train`` does not take raises :class:`TypeError` here, as
+    the call itself would.
+    """
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(train).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TypeError(f"{train.__name__}() got unexpected keyword arguments: {', '.join(unknown)}")
+    return {**defaults, **given}
+
+
+def embedded_feature_set(
+    embedder: nn.Module,
+    model: nn.Module,
+    crops: np.ndarray,
+    cells: pd.DataFrame,
+    options: dict[str, Any],
+    info: dict[str, Any],
+) -> FeatureSet:
+    """Every crop embedded by ``embedder`` (part of the trained ``model``) as a feature set with ``info``.
+
+    The last step of each trained baseline: embed on the device the model was trained on, with the
+    training's minibatch size, input size (``options["size"]``, resolved) and progress setting.
+    """
+    device = next(model.parameters()).device
+    size, batch_size, progress = options["size"], options["batch_size"], options["progress"]
+    features = embed_crops(embedder, crops, batch_size, device, size=size, progress=progress)
+    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)
