@@ -111,22 +111,22 @@ def training_rows(n: int, max_cells: int | None, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
 
 
-def train_options(train: Callable[..., Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Every keyword-only option of ``train`` with the value it will run with: ``given``, else its default.
+def resolved_options(function: Callable[..., Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Every keyword-only option of ``function`` with the value it will run with: ``given``, else its default.
 
-    A feature-set function takes its train function's options as ``**train_options`` — so they are declared,
-    with their defaults, once, at the train function — yet must record in features.json the value of each
-    option that ran, defaults included. An option ``train`` does not take raises :class:`TypeError` here, as
-    the call itself would.
+    A feature-set function takes the options of the function it calls (``train_vae``, ``encoder_features``, …)
+    as ``**options`` — so they are declared, with their defaults, once, there — yet must record in
+    features.json the value of each option that ran, defaults included. An option ``function`` does not take
+    raises :class:`TypeError` here, as the call itself would.
     """
     defaults = {
         name: parameter.default
-        for name, parameter in inspect.signature(train).parameters.items()
+        for name, parameter in inspect.signature(function).parameters.items()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     }
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise TypeError(f"{train.__name__}() got unexpected keyword arguments: {', '.join(unknown)}")
+        raise TypeError(f"{function.__name__}() got unexpected keyword arguments: {', '.join(unknown)}")
     return {**defaults, **given}
 
 

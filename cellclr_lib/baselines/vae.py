@@ -37,7 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import Schedule, embedded_feature_set, fit, train_options, training_rows
+from cellclr_lib.baselines.training import (
+    Schedule,
+    embedded_feature_set,
+    fit,
+    resolved_options,
+    training_rows,
+)
 from cellclr_lib.features import FeatureSet
 
 DEFAULT_SIZE = 64
@@ -128,7 +134,7 @@ def vae_feature_set(crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> F
     ``options`` are :func:`train_vae`'s keywords (``latent_dim``, ``beta``, ``size``, ``epochs``, …), declared
     there once.
     """
-    options = train_options(train_vae, options)
+    options = resolved_options(train_vae, options)
     options["size"] = options["size"] or int(crops.shape[-1])
     model, losses = train_vae(crops, **options)
     # what the VAE was trained with, recorded as it ran (features.json says what ran)

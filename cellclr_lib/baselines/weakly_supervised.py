@@ -32,7 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import Schedule, embedded_feature_set, fit, train_options, training_rows
+from cellclr_lib.baselines.training import (
+    Schedule,
+    embedded_feature_set,
+    fit,
+    resolved_options,
+    training_rows,
+)
 from cellclr_lib.data.metadata import control_mask
 from cellclr_lib.features import FeatureSet
 
@@ -138,7 +144,7 @@ def weakly_feature_set(
     there once; ``encoder`` replaces the default ``build_encoder(arch)`` (any module mapping crops to
     ``(B, D)``).
     """
-    options = train_options(train_weakly, options)
+    options = resolved_options(train_weakly, options)
     options["size"] = options["size"] or int(crops.shape[-1])
     labels, classes = treatment_labels(cells, include_dmso)
     model, losses = train_weakly(crops, labels, **options)
