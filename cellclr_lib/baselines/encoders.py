@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cellclr_lib.baselines.training import resolved_options
+from cellclr_lib.baselines.keywords import resolved_options
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.features import FeatureSet
 

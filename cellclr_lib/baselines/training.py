@@ -9,7 +9,6 @@ float in [0, 1] and, optionally, is resized and augmented — the same conversio
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -109,25 +108,6 @@ def training_rows(n: int, max_cells: int | None, seed: int = 0) -> np.ndarray:
     if max_cells is None or max_cells >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
-
-
-def resolved_options(function: Callable[..., Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Every keyword-only option of ``function`` with the value it will run with: ``given``, else its default.
-
-    A feature-set function takes the options of the function it calls (``train_vae``, ``encoder_features``, …)
-    as ``**options`` — so they are declared, with their defaults, once, there — yet must record in
-    features.json the value of each option that ran, defaults included. An option ``function`` does not take
-    raises :class:`TypeError` here, as the call itself would.
-    """
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(function).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    }
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise TypeError(f"{function.__name__}() got unexpected keyword arguments: {', '.join(unknown)}")
-    return {**defaults, **given}
 
 
 def embedded_feature_set(

@@ -32,13 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import (
-    Schedule,
-    embedded_feature_set,
-    fit,
-    resolved_options,
-    training_rows,
-)
+from cellclr_lib.baselines.keywords import resolved_options
+from cellclr_lib.baselines.training import Schedule, embedded_feature_set, fit, training_rows
 from cellclr_lib.data.metadata import control_mask
 from cellclr_lib.features import FeatureSet
 
