@@ -180,26 +180,28 @@ def run_evaluation(
 # --------------------------------------------------------------------------- command line
 
 
+#: the protocol's choices, as ``(flag, choices, default, help)``: one table, so they read and parse alike
+_CHOICE_FLAGS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
+    (
+        "--aggregate",
+        ("mean", "median"),
+        "median",
+        "how wells become treatment profiles (default: median, as in the paper)",
+    ),
+    (
+        "--cell-aggregate",
+        ("mean", "median"),
+        "mean",
+        "how cells become well (or image) profiles (default: mean)",
+    ),
+    ("--similarity", ("cosine", "pearson"), "cosine", "similarity of treatment profiles (default: cosine)"),
+)
+
+
 def add_protocol_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``cellclr evaluate`` and ``cellclr compare``: aggregation, similarity, λ, MoA table."""
-    parser.add_argument(
-        "--aggregate",
-        choices=("mean", "median"),
-        default="median",
-        help="how wells become treatment profiles (default: median, as in the paper)",
-    )
-    parser.add_argument(
-        "--cell-aggregate",
-        choices=("mean", "median"),
-        default="mean",
-        help="how cells become well (or image) profiles (default: mean)",
-    )
-    parser.add_argument(
-        "--similarity",
-        choices=("cosine", "pearson"),
-        default="cosine",
-        help="similarity of treatment profiles (default: cosine)",
-    )
+    for flag, choices, default, text in _CHOICE_FLAGS:
+        parser.add_argument(flag, choices=choices, default=default, help=text)
     parser.add_argument(
         "--lambda",
         dest="lam",
