@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -304,6 +305,15 @@ def summary_lines(result: Evaluation) -> list[str]:
     return lines
 
 
+def protocol_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed :func:`add_protocol_options` (plus ``--metric``) as keywords of the evaluation functions.
+
+    ``cellclr evaluate`` and ``cellclr compare`` pass the same protocol on; one mapping keeps them in step.
+    """
+    names = ("aggregate", "cell_aggregate", "similarity", "lam", "moa_csv")
+    return {**{name: getattr(args, name) for name in names}, "metrics": args.metric}
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``cellclr evaluate``: print the metrics, optionally write JSON and the confusion matrix."""
     if args.confusion is not None and "nsc" not in args.metric:
@@ -311,18 +321,13 @@ def main(args: argparse.Namespace) -> int:
     result = run_evaluation(
         args.profiles,
         normalization=args.normalize,
-        aggregate=args.aggregate,
         level=args.level,
         via_image=args.via_image,
-        cell_aggregate=args.cell_aggregate,
         image_aggregate=args.image_aggregate,
-        similarity=args.similarity,
-        lam=args.lam,
         features_prefix=args.features_prefix,
         metadata=args.metadata,
-        moa_csv=args.moa_csv,
-        metrics=args.metric,
         drop_unannotated=args.drop_unannotated,
+        **protocol_options(args),
     )
     print("\n".join(summary_lines(result)))
     if args.out is not None:
