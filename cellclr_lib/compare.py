@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from cellclr_lib.errors import CellclrError
-from cellclr_lib.evaluate import METRICS, add_protocol_options, evaluate_wells
+from cellclr_lib.evaluate import METRICS, add_protocol_options, evaluate_wells, protocol_options
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.io import atomic_path, write_table_atomic
 from cellclr_lib.metrics.nsc import Similarity
@@ -147,12 +147,7 @@ def main(args: argparse.Namespace) -> int:
     table = compare(
         parse_feature_sets(args.feature_set),
         args.normalize,
-        aggregate=args.aggregate,
-        cell_aggregate=args.cell_aggregate,
-        similarity=args.similarity,
-        lam=args.lam,
-        moa_csv=args.moa_csv,
-        metrics=args.metric,
+        **protocol_options(args),
     )
     print(
         table[["method", "normalize", "nsc", "nscb", "drop", "map_activity", "map_consistency"]].to_string(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -180,26 +181,28 @@ def run_evaluation(
 # --------------------------------------------------------------------------- command line
 
 
+#: the protocol's choices, as ``(flag, choices, default, help)``: one table, so they read and parse alike
+_CHOICE_FLAGS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
+    (
+        "--aggregate",
+        ("mean", "median"),
+        "median",
+        "how wells become treatment profiles (default: median, as in the paper)",
+    ),
+    (
+        "--cell-aggregate",
+        ("mean", "median"),
+        "mean",
+        "how cells become well (or image) profiles (default: mean)",
+    ),
+    ("--similarity", ("cosine", "pearson"), "cosine", "similarity of treatment profiles (default: cosine)"),
+)
+
+
 def add_protocol_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``cellclr evaluate`` and ``cellclr compare``: aggregation, similarity, λ, MoA table."""
-    parser.add_argument(
-        "--aggregate",
-        choices=("mean", "median"),
-        default="median",
-        help="how wells become treatment profiles (default: median, as in the paper)",
-    )
-    parser.add_argument(
-        "--cell-aggregate",
-        choices=("mean", "median"),
-        default="mean",
-        help="how cells become well (or image) profiles (default: mean)",
-    )
-    parser.add_argument(
-        "--similarity",
-        choices=("cosine", "pearson"),
-        default="cosine",
-        help="similarity of treatment profiles (default: cosine)",
-    )
+    for flag, choices, default, text in _CHOICE_FLAGS:
+        parser.add_argument(flag, choices=choices, default=default, help=text)
     parser.add_argument(
         "--lambda",
         dest="lam",
@@ -302,6 +305,15 @@ def summary_lines(result: Evaluation) -> list[str]:
     return lines
 
 
+def protocol_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed :func:`add_protocol_options` (plus ``--metric``) as keywords of the evaluation functions.
+
+    ``cellclr evaluate`` and ``cellclr compare`` pass the same protocol on; one mapping keeps them in step.
+    """
+    names = ("aggregate", "cell_aggregate", "similarity", "lam", "moa_csv")
+    return {**{name: getattr(args, name) for name in names}, "metrics": args.metric}
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``cellclr evaluate``: print the metrics, optionally write JSON and the confusion matrix."""
     if args.confusion is not None and "nsc" not in args.metric:
@@ -309,18 +321,13 @@ def main(args: argparse.Namespace) -> int:
     result = run_evaluation(
         args.profiles,
         normalization=args.normalize,
-        aggregate=args.aggregate,
         level=args.level,
         via_image=args.via_image,
-        cell_aggregate=args.cell_aggregate,
         image_aggregate=args.image_aggregate,
-        similarity=args.similarity,
-        lam=args.lam,
         features_prefix=args.features_prefix,
         metadata=args.metadata,
-        moa_csv=args.moa_csv,
-        metrics=args.metric,
         drop_unannotated=args.drop_unannotated,
+        **protocol_options(args),
     )
     print("\n".join(summary_lines(result)))
     if args.out is not None:

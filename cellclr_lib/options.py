@@ -25,36 +25,35 @@ def _number(kind: type, text: str) -> int | float:
     return value
 
 
+def _bounded(kind: type, text: str, bound: int, strict: bool) -> int | float:
+    """``text`` as a finite ``kind`` that is ≥ ``bound`` (> ``bound`` when ``strict``), else refused.
+
+    One check behind the four public types, so their messages read alike: ``must be ≥ 1, got 0``.
+    """
+    value = _number(kind, text)
+    if value < bound or (strict and value == bound):
+        raise argparse.ArgumentTypeError(f"must be {'>' if strict else '≥'} {bound}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer ≥ 1."""
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
-    return int(value)
+    return int(_bounded(int, text, 1, strict=False))
 
 
 def nonnegative_int(text: str) -> int:
     """An integer ≥ 0."""
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
-    return int(value)
+    return int(_bounded(int, text, 0, strict=False))
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    value = _number(float, text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return float(value)
+    return float(_bounded(float, text, 0, strict=True))
 
 
 def nonnegative_float(text: str) -> float:
     """A finite number ≥ 0."""
-    value = _number(float, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
-    return float(value)
+    return float(_bounded(float, text, 0, strict=False))
 
 
 def device(text: str) -> str:

@@ -59,6 +59,27 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: the method options of ``cellclr baseline``, in help order: (flag, type, help); all default to None, so a
+#: method's own default applies where an option is not given (:data:`_OPTIONS` says which method takes which)
+_METHOD_FLAGS: tuple[tuple[str, Any, str], ...] = (
+    ("--crop-size", options.positive_int, "resize crops to this side first (default: the store's; vae: 64)"),
+    ("--workers", options.nonnegative_int, "handcrafted: worker processes (default 0 or 1: this process)"),
+    ("--arch", None, "random/imagenet/weakly: encoder architecture (default resnet18)"),
+    ("--epochs", options.positive_int, "weakly/vae: training epochs (default 3 / 5)"),
+    ("--batch-size", options.positive_int, "minibatch size for training and embedding"),
+    ("--lr", options.positive_float, "weakly/vae: Adam learning rate (default 1e-3)"),
+    (
+        "--train-cells",
+        options.positive_int,
+        "weakly/vae: train on a random subset of this many cells (default: all)",
+    ),
+    ("--beta", options.nonnegative_float, "vae: weight β of the KL term (default 1)"),
+    ("--latent-dim", options.positive_int, "vae: size of the latent code (default 64)"),
+    ("--device", options.device, "torch device, e.g. cpu or cuda (default: cuda when available)"),
+    ("--seed", options.nonnegative_int, "random seed of weights, batches and augmentation (default 0)"),
+)
+
+
 def compute_baseline(method: str, crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> FeatureSet:
     """Per-cell features of ``method`` for uint8 crops ``(N, C, S, S)`` and their ``cells`` table.
 
@@ -120,45 +141,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store", required=True, type=Path, help="crop store directory (from `cellclr prep`)"
     )
     parser.add_argument("--out", required=True, type=Path, help="output feature-set directory")
-    parser.add_argument(
-        "--crop-size",
-        type=options.positive_int,
-        help="resize crops to this side first (default: the store's; vae: 64)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=options.nonnegative_int,
-        help="handcrafted: worker processes (default 0 or 1: this process)",
-    )
-    parser.add_argument("--arch", help="random/imagenet/weakly: encoder architecture (default resnet18)")
-    parser.add_argument(
-        "--epochs", type=options.positive_int, help="weakly/vae: training epochs (default 3 / 5)"
-    )
-    parser.add_argument(
-        "--batch-size", type=options.positive_int, help="minibatch size for training and embedding"
-    )
-    parser.add_argument(
-        "--lr", type=options.positive_float, help="weakly/vae: Adam learning rate (default 1e-3)"
-    )
-    parser.add_argument(
-        "--train-cells",
-        type=options.positive_int,
-        help="weakly/vae: train on a random subset of this many cells (default: all)",
-    )
-    parser.add_argument(
-        "--beta", type=options.nonnegative_float, help="vae: weight β of the KL term (default 1)"
-    )
-    parser.add_argument(
-        "--latent-dim", type=options.positive_int, help="vae: size of the latent code (default 64)"
-    )
-    parser.add_argument(
-        "--device", type=options.device, help="torch device, e.g. cpu or cuda (default: cuda when available)"
-    )
-    parser.add_argument(
-        "--seed",
-        type=options.nonnegative_int,
-        help="random seed of weights, batches and augmentation (default 0)",
-    )
+    for flag, kind, text in _METHOD_FLAGS:
+        parser.add_argument(flag, type=kind, help=text)
     parser.add_argument("--overwrite", action="store_true", help="recompute even if OUT is already complete")
 
 

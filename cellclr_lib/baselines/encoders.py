@@ -16,11 +16,13 @@ contrastive training on cells?":
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from cellclr_lib.baselines.keywords import resolved_options
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.features import FeatureSet
 
@@ -64,62 +66,39 @@ def encoder_features(
     return embed_crops(encoder, crops, batch_size, device, size=size)
 
 
-def random_feature_set(
-    crops: np.ndarray,
-    cells: pd.DataFrame,
-    *,
-    arch: str = "resnet18",
-    small_input: bool = False,
-    size: int | None = None,
-    batch_size: int = 256,
-    device: str | None = None,
-    seed: int = 0,
-) -> FeatureSet:
-    """Features of the encoder with random (seeded) weights."""
-    features = encoder_features(
-        crops,
-        arch=arch,
-        pretrained=False,
-        small_input=small_input,
-        size=size,
-        batch_size=batch_size,
-        device=device,
-        seed=seed,
-    )
-    info = {
-        "method": "random",
-        "parameters": {
-            "arch": arch,
-            "small_input": small_input,
-            "crop_size": size or int(crops.shape[-1]),
-            "seed": seed,
-        },
-    }
-    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)
+def random_feature_set(crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> FeatureSet:
+    """Features of the encoder with random (seeded) weights.
+
+    ``options`` are :func:`encoder_features`' keywords (``arch``, ``small_input``, ``size``, ``batch_size``,
+    ``device``, ``seed``), declared there once.
+    """
+    recorded = ("arch", "small_input", "crop_size", "seed")
+    return _encoder_feature_set("random", crops, cells, options, {"pretrained": False}, recorded)
 
 
-def imagenet_feature_set(
+def imagenet_feature_set(crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> FeatureSet:
+    """Features of the ImageNet-initialised encoder; raises :class:`PretrainedWeightsUnavailable` offline.
+
+    ``options`` are :func:`encoder_features`' keywords but ``seed`` (nothing is random here).
+    """
+    recorded = ("arch", "small_input", "crop_size")
+    return _encoder_feature_set("imagenet", crops, cells, options, {"pretrained": True, "seed": 0}, recorded)
+
+
+def _encoder_feature_set(
+    method: str,
     crops: np.ndarray,
     cells: pd.DataFrame,
-    *,
-    arch: str = "resnet18",
-    small_input: bool = False,
-    size: int | None = None,
-    batch_size: int = 256,
-    device: str | None = None,
+    options: dict[str, Any],
+    fixed: dict[str, Any],
+    recorded: tuple[str, ...],
 ) -> FeatureSet:
-    """Features of the ImageNet-initialised encoder; raises :class:`PretrainedWeightsUnavailable` offline."""
-    features = encoder_features(
-        crops,
-        arch=arch,
-        pretrained=True,
-        small_input=small_input,
-        size=size,
-        batch_size=batch_size,
-        device=device,
-    )
-    info = {
-        "method": "imagenet",
-        "parameters": {"arch": arch, "small_input": small_input, "crop_size": size or int(crops.shape[-1])},
-    }
+    """Both baselines at once: they differ only in the options ``fixed`` for them and those recorded."""
+    taken = sorted(set(options) & set(fixed))
+    if taken:
+        raise TypeError(f"{method}_feature_set() got unexpected keyword arguments: {', '.join(taken)}")
+    options = resolved_options(encoder_features, {**options, **fixed})
+    features = encoder_features(crops, **options)
+    options["crop_size"] = options["size"] or int(crops.shape[-1])
+    info = {"method": method, "parameters": {name: options[name] for name in recorded}}
     return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)

@@ -39,6 +39,7 @@ from skimage.filters import threshold_otsu
 from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
+from cellclr_lib.baselines.keywords import resolved_options
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.pool import WorkerPool
 from cellclr_lib.progress import progress_bar
@@ -228,31 +229,19 @@ def handcrafted_features(
     return features, names, {"n_nucleus_failed": n_failed, "n_cytoplasm_empty": n_empty}
 
 
-def handcrafted_feature_set(
-    crops: np.ndarray,
-    cells: pd.DataFrame,
-    *,
-    size: int | None = None,
-    workers: int = 0,
-    chunk_size: int = 256,
-    progress: bool = True,
-    channels: Sequence[str] = CHANNEL_NAMES,
-    nucleus: int = 0,
-) -> FeatureSet:
-    """:func:`handcrafted_features` as a :class:`FeatureSet` aligned with ``cells`` (names in ``info``)."""
-    features, names, stats = handcrafted_features(
-        crops,
-        size=size,
-        workers=workers,
-        chunk_size=chunk_size,
-        progress=progress,
-        channels=tuple(channels),
-        nucleus=nucleus,
-    )
+def handcrafted_feature_set(crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> FeatureSet:
+    """:func:`handcrafted_features` as a :class:`FeatureSet` aligned with ``cells`` (names in ``info``).
+
+    ``options`` are :func:`handcrafted_features`' keywords (``size``, ``workers``, ``channels``, …), declared
+    there once.
+    """
+    options = resolved_options(handcrafted_features, options)
+    options["channels"] = tuple(options["channels"])
+    features, names, stats = handcrafted_features(crops, **options)
     info = {
         "method": "handcrafted",
         "feature_names": names,
-        "crop_size": int(size or crops.shape[-1]),
+        "crop_size": int(options["size"] or crops.shape[-1]),
         **stats,
     }
     return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)

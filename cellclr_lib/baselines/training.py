@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cellclr_lib.devices import resolve_device
+from cellclr_lib.embed import embed_crops
+from cellclr_lib.features import FeatureSet
 from cellclr_lib.progress import progress_bar
 
 #: ``loss_fn(model, inputs, indices) -> scalar loss``; ``indices`` are the minibatch's rows of the crops.
@@ -104,3 +108,22 @@ def training_rows(n: int, max_cells: int | None, seed: int = 0) -> np.ndarray:
     if max_cells is None or max_cells >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_cells, replace=False))
+
+
+def embedded_feature_set(
+    embedder: nn.Module,
+    model: nn.Module,
+    crops: np.ndarray,
+    cells: pd.DataFrame,
+    options: dict[str, Any],
+    info: dict[str, Any],
+) -> FeatureSet:
+    """Every crop embedded by ``embedder`` (part of the trained ``model``) as a feature set with ``info``.
+
+    The last step of each trained baseline: embed on the device the model was trained on, with the
+    training's minibatch size, input size (``options["size"]``, resolved) and progress setting.
+    """
+    device = next(model.parameters()).device
+    size, batch_size, progress = options["size"], options["batch_size"], options["progress"]
+    features = embed_crops(embedder, crops, batch_size, device, size=size, progress=progress)
+    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)

@@ -29,14 +29,16 @@ factorised code (β-VAE, Higgins et al. 2017).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import Schedule, fit, training_rows
-from cellclr_lib.embed import embed_crops
+from cellclr_lib.baselines.keywords import resolved_options
+from cellclr_lib.baselines.training import Schedule, embedded_feature_set, fit, training_rows
 from cellclr_lib.features import FeatureSet
 
 DEFAULT_SIZE = 64
@@ -121,41 +123,22 @@ def train_vae(
     return model, losses
 
 
-def vae_feature_set(
-    crops: np.ndarray,
-    cells: pd.DataFrame,
-    *,
-    latent_dim: int = 64,
-    beta: float = 1.0,
-    size: int | None = DEFAULT_SIZE,
-    epochs: int = 5,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    device: str | None = None,
-    seed: int = 0,
-    train_cells: int | None = None,
-    progress: bool = True,
-) -> FeatureSet:
-    """Train a VAE on the crops (:func:`train_vae`) and describe every crop by its posterior mean μ."""
-    size = size or int(crops.shape[-1])
-    # what the VAE was trained with, passed once and recorded as passed (features.json says what ran)
-    training = {
-        "latent_dim": latent_dim,
-        "beta": beta,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "train_cells": train_cells,
-    }
-    model, losses = train_vae(crops, size=size, device=device, progress=progress, **training)
-    posterior_mean = nn.Sequential(model.encoder, model.to_mu)  # x -> μ(x)
-    device_used = next(model.parameters()).device
-    features = embed_crops(posterior_mean, crops, batch_size, device_used, size=size, progress=progress)
+def vae_feature_set(crops: np.ndarray, cells: pd.DataFrame, **options: Any) -> FeatureSet:
+    """Train a VAE on the crops (:func:`train_vae`) and describe every crop by its posterior mean μ.
+
+    ``options`` are :func:`train_vae`'s keywords (``latent_dim``, ``beta``, ``size``, ``epochs``, …), declared
+    there once.
+    """
+    options = resolved_options(train_vae, options)
+    options["size"] = options["size"] or int(crops.shape[-1])
+    model, losses = train_vae(crops, **options)
+    # what the VAE was trained with, recorded as it ran (features.json says what ran)
+    recorded = ("latent_dim", "beta", "epochs", "batch_size", "lr", "seed", "train_cells")
     info = {
         "method": "vae",
-        "parameters": {**training, "crop_size": size},
+        "parameters": {**{name: options[name] for name in recorded}, "crop_size": options["size"]},
         "loss_first": losses[0],
         "loss_last": losses[-1],
     }
-    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)
+    posterior_mean = nn.Sequential(model.encoder, model.to_mu)  # x -> μ(x)
+    return embedded_feature_set(posterior_mean, model, crops, cells, options, info)

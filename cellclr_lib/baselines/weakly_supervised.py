@@ -24,6 +24,7 @@ only leaves them out of training.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cellclr_lib.baselines.training import Schedule, fit, training_rows
+from cellclr_lib.baselines.keywords import resolved_options
+from cellclr_lib.baselines.training import Schedule, embedded_feature_set, fit, training_rows
 from cellclr_lib.data.metadata import control_mask
-from cellclr_lib.embed import embed_crops
 from cellclr_lib.features import FeatureSet
 
 
@@ -130,47 +131,26 @@ def train_weakly(
 
 
 def weakly_feature_set(
-    crops: np.ndarray,
-    cells: pd.DataFrame,
-    *,
-    encoder: nn.Module | None = None,
-    arch: str = "resnet18",
-    size: int | None = None,
-    epochs: int = 3,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    device: str | None = None,
-    seed: int = 0,
-    train_cells: int | None = None,
-    include_dmso: bool = True,
-    progress: bool = True,
+    crops: np.ndarray, cells: pd.DataFrame, *, include_dmso: bool = True, **options: Any
 ) -> FeatureSet:
     """Train the treatment classifier (:func:`train_weakly`) and embed every crop with its encoder.
 
-    ``encoder`` replaces the default ``build_encoder(arch)`` (any module mapping crops to ``(B, D)``).
+    ``options`` are :func:`train_weakly`'s keywords (``encoder``, ``arch``, ``size``, ``epochs``, …), declared
+    there once; ``encoder`` replaces the default ``build_encoder(arch)`` (any module mapping crops to
+    ``(B, D)``).
     """
-    size = size or int(crops.shape[-1])
+    options = resolved_options(train_weakly, options)
+    options["size"] = options["size"] or int(crops.shape[-1])
     labels, classes = treatment_labels(cells, include_dmso)
-    # what the classifier was trained with, passed once and recorded as passed (features.json says what ran)
-    training = {
-        "arch": arch,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "train_cells": train_cells,
-    }
-    model, losses = train_weakly(
-        crops, labels, encoder=encoder, size=size, device=device, progress=progress, **training
-    )
-    device_used = next(model.parameters()).device
-    features = embed_crops(model.encoder, crops, batch_size, device_used, size=size, progress=progress)
+    model, losses = train_weakly(crops, labels, **options)
+    # what the classifier was trained with, recorded as it ran (features.json says what ran)
+    training = {name: options[name] for name in ("arch", "epochs", "batch_size", "lr", "seed", "train_cells")}
     info = {
         "method": "weakly",
-        "parameters": {**training, "crop_size": size, "include_dmso": include_dmso},
+        "parameters": {**training, "crop_size": options["size"], "include_dmso": include_dmso},
         "n_classes": len(classes),
         "loss_first": losses[0],
         "loss_last": losses[-1],
         "sees_evaluation_labels": True,
     }
-    return FeatureSet(features=features, cells=cells.reset_index(drop=True), info=info)
+    return embedded_feature_set(model.encoder, model, crops, cells, options, info)

@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import requests
 
@@ -379,6 +379,14 @@ def estimate(plans: Sequence[PlatePlan], *, delete_zips: bool) -> dict[str, floa
     return {"download_bytes": zips, "extracted_bytes": extracted, "peak_disk_bytes": peak}
 
 
+#: how a transfer retries, as ``(flag, type, default, help)``: one table for the three numbers that tune it
+_RETRY_FLAGS: tuple[tuple[str, Any, float, str], ...] = (
+    ("--retries", options.nonnegative_int, 5, "retries without progress before giving up (default 5)"),
+    ("--backoff", options.nonnegative_float, 1.0, "first retry delay in seconds, doubled each time"),
+    ("--timeout", options.positive_float, 60.0, "seconds without data before a connection is retried"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``cellclr download``."""
     parser.add_argument(
@@ -407,24 +415,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delete-zips", action="store_true", help="delete each zip once extracted (disk ≈ one plate)"
     )
-    parser.add_argument(
-        "--retries",
-        type=options.nonnegative_int,
-        default=5,
-        help="retries without progress before giving up (default 5)",
-    )
-    parser.add_argument(
-        "--backoff",
-        type=options.nonnegative_float,
-        default=1.0,
-        help="first retry delay in seconds, doubled each time",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=options.positive_float,
-        default=60.0,
-        help="seconds without data before a connection is retried",
-    )
+    for flag, kind, default, text in _RETRY_FLAGS:
+        parser.add_argument(flag, type=kind, default=default, help=text)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plates and expected volume; no network"
     )
