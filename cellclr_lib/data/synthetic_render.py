@@ -33,8 +33,7 @@ from scipy import ndimage
 
 #: DMSO value of every renderer parameter (tuned once so the hand-engineered features measure the real DMSO
 #: medians on the crops; the calibration multiplies them per well). Areas in px², intensities in counts
-#: above background, set so raw DMSO crops reach real BBBC021's levels (DAPI up to ≈ 10,000 counts; tubulin
-#: ≈ 4,800 and actin ≈ 2,000–2,500 at the median crop pixel), shape parameters dimensionless.
+#: above background, shape parameters dimensionless.
 DMSO: dict[str, float] = {
     "nucleus_area": 990.0,
     "cell_area": 5000.0,
@@ -45,9 +44,9 @@ DMSO: dict[str, float] = {
     "nucleus_roughness": 0.006,
     "cell_roughness": 0.01,
     "density": 0.8,  # fraction of lattice sites holding a cell
-    "dna": 7000.0,
+    "dna": 5000.0,
     "tubulin": 4000.0,
-    "actin": 2400.0,
+    "actin": 1800.0,
     "mitotic": 0.03,  # fraction of cells in mitosis
     "actin_over_nucleus": 0.9,
     "dna_texture": 0.25,
