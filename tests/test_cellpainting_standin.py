@@ -87,7 +87,7 @@ def test_panel_description_and_marker(tmp_path: Path) -> None:
 #: them), small fields. Training as in the other CLI pipeline tests: one epoch on 64 cells of 16 px.
 SYNTH = [
     *["--compounds-per-moa", "2", "--concentrations-per-compound", "1"],
-    *["--replicates", "2", "--field-size", "128", "160"],
+    *["--replicates", "2", "--field-size", "128", "160", "--workers", "2"],
 ]
 TRAIN = [
     *["--epochs", "1", "--batch-size", "16", "--size", "16", "--max-cells", "64"],

@@ -44,7 +44,7 @@ def _plate_zips(standin: Path) -> dict[str, bytes]:
 
 def test_colab_subset_download_prep_train_embed_evaluate(server, tmp_path) -> None:  # noqa: F811 (fixture)
     served, url = server
-    standin = generate(tmp_path / "standin", preset="tiny", progress=False, **STANDIN)
+    standin = generate(tmp_path / "standin", preset="tiny", workers=2, progress=False, **STANDIN)
     served.files.update(_plate_zips(standin))
     for name in (IMAGE_CSV_NAME, MOA_CSV_NAME):
         served.files[name] = (standin / name).read_bytes()
