@@ -188,13 +188,11 @@ record_metrics(
 
 # %% tags=["hide-input"]
 def view_distances(name: str, generator_seed: int) -> dict[str, float]:
-    """Mean |a − b| between two views of the same cell, and between views of different cells (0–1 scale)."""
-    torch.manual_seed(generator_seed)
-    augment = Augmenter(preset(name, image_size))
-    first, second = augment(crops).float(), augment(crops).float()
-    scale = 255.0 if first.max() > 1.5 else 1.0
-    same = (first - second).abs().mean().item() / scale
-    other = (first - second.roll(1, dims=0)).abs().mean().item() / scale
+    """Mean |a − b| between two views of the same cell, and between views of different cells (views in 0–1)."""
+    augment, generator = Augmenter(preset(name, image_size)), torch.Generator().manual_seed(generator_seed)
+    first, second = augment(crops, generator), augment(crops, generator)
+    same = (first - second).abs().mean().item()
+    other = (first - second.roll(1, dims=0)).abs().mean().item()
     return {"same cell": same, "different cells": other}
 
 
