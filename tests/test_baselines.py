@@ -109,6 +109,24 @@ def test_handcrafted_splits_off_a_touching_neighbour():
     assert col["nucleus_area"] == pytest.approx(np.pi * 36, rel=0.15)
     # without an intensity valley the watershed splits near the midline; merged, the area would be ~1.6x
     assert 0.75 * np.pi * 144 < col["cell_area"] < 1.25 * np.pi * 144
+    assert col["nucleus_neighbours"] == 1  # the nuclei's edges are 8 px apart: within CellProfiler's 10 px
+    assert 10 < col["cell_percent_touching"] < 60  # the shared boundary is part of the outline, not all of it
+
+
+def test_handcrafted_neighbours_ratios_and_maximum_of_a_lone_cell():
+    lone = draw_cell(nucleus_radius=6, cell_radii=(12, 12)).astype(np.float32)
+    far = lone.copy()
+    far[0][disk((SIZE // 2, SIZE // 2 + 21), 3, shape=(SIZE, SIZE))] += 100  # 12 px away: not counted
+    features, names, _ = handcrafted.handcrafted_features(
+        np.stack([lone, far]).astype(np.uint8), progress=False
+    )
+    cols = {name: features[:, i] for i, name in enumerate(names)}
+    assert list(cols["nucleus_neighbours"]) == [0, 0] and cols["cell_percent_touching"][0] == 0
+    # tubulin is drawn evenly over the whole cell: as bright over the nucleus as in the cytoplasm
+    assert cols["nucleus_cytoplasm_ratio_Tubulin"][0] == pytest.approx(1.0, abs=0.1)
+    assert cols["nucleus_cytoplasm_ratio_DAPI"][0] > 5  # DNA sits in the nucleus
+    assert np.all(cols["nucleus_max_DAPI"] >= cols["nucleus_q90_DAPI"])
+    assert np.all(cols["nucleus_correlation_d1_DAPI"] != 0)  # chromatin texture is measured in the nucleus
 
 
 def test_handcrafted_failed_segmentation_is_zero_and_counted():

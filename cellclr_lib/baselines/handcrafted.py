@@ -12,12 +12,19 @@ representations can be compared with "what an image analyst would measure":
 * **shape** (nucleus and cell) — ``regionprops`` area, perimeter, eccentricity, solidity, extent, major and
   minor axis lengths and the form factor :math:`4\\pi A / P^2` (1 for a disk, smaller for ragged outlines),
   plus the nucleus-to-cell area ratio.
+* **neighbours** — as CellProfiler's *MeasureObjectNeighbors*: the number of other nuclei within
+  :data:`NEIGHBOUR_DISTANCE` px of the nucleus and the percentage of the cell's outline that touches another
+  cell (within :data:`TOUCHING_DISTANCE` px). Crowding is a phenotype of its own (cytotoxic compounds thin the
+  colonies), and nothing else in a single-cell crop measures it.
 * **intensity** (each channel in nucleus, cytoplasm and cell) — mean, standard deviation, 10/25/50/75/90 %
-  quantiles and the integrated intensity (sum), in units of the 8-bit crop scaled to [0, 1].
-* **texture** (each channel inside the cell) — Haralick's grey-level co-occurrence statistics (contrast,
-  homogeneity, energy, correlation) at distances 1 and 3 px, averaged over four angles for rotation
-  invariance. Grey levels are quantised to 32 absolute levels (not per-crop), so texture stays comparable
-  across cells; pixels outside the cell are given level 0, whose co-occurrences are discarded.
+  quantiles, maximum (condensed mitotic chromatin) and the integrated intensity (sum), in units of the 8-bit crop scaled to [0, 1]; plus each
+  channel's nucleus/cytoplasm ratio of means, the scale-free measure of where a stain sits (tubulin over the
+  nucleus in mitosis, actin leaving the cytoplasm) that per-plate intensity scaling cannot change.
+* **texture** (each channel inside the cell, and the nucleus channel inside the nucleus: chromatin) —
+  Haralick's grey-level co-occurrence statistics (contrast, homogeneity, energy, correlation) at distances 1
+  and 3 px, averaged over four angles for rotation invariance. Grey levels are quantised to 32 absolute
+  levels (not per-crop), so texture stays comparable across cells; pixels outside the mask are given level
+  0, whose co-occurrences are discarded.
 
 A crop whose nucleus cannot be found (empty or constant DAPI) gets all-zero features and is counted in the
 feature set's ``info`` (``n_nucleus_failed``); a crop without detectable cytoplasm gets zero cytoplasm
@@ -57,29 +64,37 @@ SHAPE_PROPS = (
 )
 COMPARTMENTS = ("nucleus", "cytoplasm", "cell")
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
-INTENSITY_STATS = ("mean", "std", "q10", "q25", "median", "q75", "q90", "integrated")
+INTENSITY_STATS = ("mean", "std", "q10", "q25", "median", "q75", "q90", "max", "integrated")
 TEXTURE_PROPS = ("contrast", "homogeneity", "energy", "correlation")
 TEXTURE_DISTANCES = (1, 3)
 TEXTURE_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 TEXTURE_LEVELS = 32
 SMOOTHING_SIGMA = 1.0
+NEIGHBOUR_DISTANCE = 10  #: px; CellProfiler's ``Nuclei_Neighbors_NumberOfNeighbors_10``
+TOUCHING_DISTANCE = 3  #: px; CellProfiler's ``Cells_Neighbors_PercentTouching_3``
+NEIGHBOUR_FEATURES = ("nucleus_neighbours", "cell_percent_touching")
 
 
-def feature_names(channels: Sequence[str] = CHANNEL_NAMES) -> list[str]:
-    """Names of the columns :func:`handcrafted_features` returns for ``channels``, in order (all unique)."""
+def feature_names(channels: Sequence[str] = CHANNEL_NAMES, nucleus: int = 0) -> list[str]:
+    """Names of the columns :func:`handcrafted_features` returns for ``channels`` (``nucleus``: position of
+    the nucleus channel), in order (all unique)."""
     names = [f"{obj}_{prop}" for obj in ("nucleus", "cell") for prop in SHAPE_PROPS]
     names.append("nucleus_cell_area_ratio")
+    names += NEIGHBOUR_FEATURES
     names += [f"{comp}_{stat}_{ch}" for comp in COMPARTMENTS for stat in INTENSITY_STATS for ch in channels]
+    names += [f"nucleus_cytoplasm_ratio_{ch}" for ch in channels]
     names += [
         f"cell_{prop}_d{d}_{ch}" for ch in channels for d in TEXTURE_DISTANCES for prop in TEXTURE_PROPS
     ]
+    names += [f"nucleus_{prop}_d{d}_{channels[nucleus]}" for d in TEXTURE_DISTANCES for prop in TEXTURE_PROPS]
     return names
 
 
-def segment_crop(
+def segment_labels(
     crop: np.ndarray, smoothed: np.ndarray | None = None, nucleus_channel: int = 0
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Masks ``(nucleus, cell)`` of the centre cell of one ``(C, S, S)`` crop, or ``None`` without a nucleus.
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Label images ``(nuclei, cells)`` of every cell of one ``(C, S, S)`` crop and the centre cell's label,
+    or ``None`` without a nucleus (the neighbour features need the other cells too).
 
     ``smoothed`` is the crop Gaussian-smoothed per channel (computed for a whole chunk at once by the caller);
     ``nucleus_channel`` is the position of the nucleus channel. The cell signal is the sum of the other channels
@@ -96,14 +111,12 @@ def segment_crop(
     centre_label = _centre_label(nuclei)
     if centre_label == 0:
         return None
-    nucleus = nuclei == centre_label
 
     cyto = others[0]
     for channel in others[1:]:  # in order, so three channels give BBBC021's Tubulin + Actin to the bit
         cyto = cyto + channel
     cell_fg = ndi.binary_fill_holes((cyto > threshold_otsu(cyto)) | nuclei_fg)
-    cells = watershed(-cyto, markers=nuclei, mask=cell_fg)
-    return nucleus, cells == centre_label
+    return nuclei, watershed(-cyto, markers=nuclei, mask=cell_fg), centre_label
 
 
 def _centre_label(labels: np.ndarray) -> int:
@@ -134,13 +147,28 @@ def _shape(mask: np.ndarray) -> list[float]:
     ]
 
 
+def _neighbours(nuclei: np.ndarray, cells: np.ndarray, centre: int) -> list[float]:
+    """Other nuclei within :data:`NEIGHBOUR_DISTANCE` px of the centre nucleus, and the percentage of the centre
+    cell's outline pixels within :data:`TOUCHING_DISTANCE` px of another cell."""
+    near = ndi.binary_dilation(nuclei == centre, iterations=NEIGHBOUR_DISTANCE)
+    others = np.unique(nuclei[near])
+    n_neighbours = int(np.count_nonzero((others != 0) & (others != centre)))
+    cell = cells == centre
+    outline = cell & ~ndi.binary_erosion(cell)
+    other_cells = ndi.binary_dilation((cells != 0) & ~cell, iterations=TOUCHING_DISTANCE)
+    touching = 100.0 * np.count_nonzero(outline & other_cells) / max(np.count_nonzero(outline), 1)
+    return [float(n_neighbours), touching]
+
+
 def _intensity(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(len(INTENSITY_STATS), C)`` statistics of every channel of ``image`` (C, S, S) inside ``mask``."""
     pixels = image[:, mask]  # (C, n)
     if pixels.shape[1] == 0:
         return np.zeros((len(INTENSITY_STATS), image.shape[0]))
     quantiles = np.quantile(pixels, QUANTILES, axis=1)
-    return np.vstack([pixels.mean(axis=1), pixels.std(axis=1), quantiles, pixels.sum(axis=1)])
+    return np.vstack(
+        [pixels.mean(axis=1), pixels.std(axis=1), quantiles, pixels.max(axis=1), pixels.sum(axis=1)]
+    )
 
 
 def _texture(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -170,21 +198,34 @@ def _chunk_features(
         crops = ndi.zoom(crops, (1, 1, zoom, zoom), order=1, grid_mode=True, mode="nearest")
     smoothed = ndi.gaussian_filter(crops.astype(np.float32), sigma=(0, 0, SMOOTHING_SIGMA, SMOOTHING_SIGMA))
     scaled = crops.astype(np.float32) / 255.0
-    n_features = len(feature_names(tuple(map(str, range(crops.shape[1])))))
+    n_features = len(feature_names(tuple(map(str, range(crops.shape[1]))), nucleus_channel))
     out = np.zeros((len(crops), n_features), dtype=np.float32)
     n_failed = n_empty = 0
     for i, crop in enumerate(crops):
-        masks = segment_crop(crop, smoothed[i], nucleus_channel)
-        if masks is None:
+        segmented = segment_labels(crop, smoothed[i], nucleus_channel)
+        if segmented is None:
             n_failed += 1
             continue
-        nucleus, cell = masks
+        nuclei, cells, centre = segmented
+        nucleus, cell = nuclei == centre, cells == centre
         cytoplasm = cell & ~nucleus
         n_empty += int(not cytoplasm.any())
         nuc_shape, cell_shape = _shape(nucleus), _shape(cell)
-        intensity = [_intensity(scaled[i], m).ravel() for m in (nucleus, cytoplasm, cell)]
+        intensity = [_intensity(scaled[i], m) for m in (nucleus, cytoplasm, cell)]
+        with np.errstate(invalid="ignore", divide="ignore"):  # no cytoplasm: 0 (set below)
+            ratio = intensity[0][0] / intensity[1][0]
+        chromatin = _texture(crop[nucleus_channel : nucleus_channel + 1], nucleus)
         out[i] = np.concatenate(
-            [nuc_shape, cell_shape, [nuc_shape[0] / cell_shape[0]], *intensity, _texture(crop, cell).ravel()]
+            [
+                nuc_shape,
+                cell_shape,
+                [nuc_shape[0] / cell_shape[0]],
+                _neighbours(nuclei, cells, centre),
+                *(block.ravel() for block in intensity),
+                ratio,
+                _texture(crop, cell).ravel(),
+                chromatin.ravel(),
+            ]
         )
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), n_failed, n_empty
 
@@ -215,7 +256,7 @@ def handcrafted_features(
             f"expected uint8 crops of shape (N, {len(channels)}, S, S) for channels {', '.join(channels)}, "
             f"got {crops.dtype} {crops.shape}"
         )
-    names = feature_names(channels)
+    names = feature_names(channels, nucleus)
     measure = partial(_chunk_features, size=size, nucleus_channel=nucleus)
     chunks = (crops[s : s + chunk_size] for s in range(0, len(crops), chunk_size))
     bar = progress_bar(total=len(crops), desc="handcrafted features", unit="cell", disable=not progress)
