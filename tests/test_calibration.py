@@ -53,7 +53,7 @@ def test_one_mapping_names_real_columns() -> None:
     columns = set(load_ljosa_wells().features.columns)
     for feature in FEATURES:
         assert {part.strip() for part in feature.cellprofiler.split("/")} <= columns
-        assert feature.handcrafted in {"", *feature_names()}
+        assert {part.strip() for part in feature.handcrafted.split("/")} <= {"", *feature_names()}
 
 
 def test_responses_are_one_at_the_dmso_median_and_follow_the_feature() -> None:
@@ -86,3 +86,17 @@ def test_dmso_draws_the_renderer_defaults_and_signatures_move_them() -> None:
     assert (cal.signature("DMSO", "DMSO", 0.0) == 0).all()
     extreme = cal.targets(pd.Series(-1000.0, index=list(FEATURE_NAMES)))
     assert (extreme >= 0).all() and extreme["cell_solidity"] >= 0.5 and extreme["cell_area"] > 0
+
+
+def test_mitotic_arrest_comes_from_the_real_brightest_chromatin() -> None:
+    """MoAs that arrest mitosis (Eg5, both microtubule classes) get the most mitotic cells — read from the real
+    brightest-DNA ratio, not chosen — and stabilisers put more tubulin over the nucleus."""
+    cal = Calibration.load()
+    mitotic = {
+        moa: cal.renderer_multipliers(cal.targets(cal.moa.loc[moa]))["mitotic"] for moa in cal.moa.index
+    }
+    top_three = sorted(mitotic, key=mitotic.get)[-3:]
+    assert set(top_three) == {"Eg5 inhibitors", "Microtubule destabilizers", "Microtubule stabilizers"}
+    assert mitotic["Eg5 inhibitors"] > 5 > 1 > mitotic["DNA damage"]
+    stabilised = cal.renderer_multipliers(cal.targets(cal.moa.loc["Microtubule stabilizers"]))
+    assert stabilised["tubulin_over_nucleus"] > 1.2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import pytest
 
 from cellclr_lib.data.calibration import calibrated_features
 from cellclr_lib.data.ljosa import load_ljosa_wells
@@ -11,11 +11,12 @@ from cellclr_lib.data.standin_check import (
     MEASURED,
     SAME_UNITS,
     dmso_comparison,
-    sample_per_well,
+    hardness,
     signature_correlations,
     standin_signatures,
 )
 from cellclr_lib.data.standin_phenotype import Calibration
+from cellclr_lib.features import FeatureSet
 from cellclr_lib.profiles import Profiles
 
 
@@ -40,10 +41,24 @@ def test_real_profiles_measured_as_the_stand_in_is_reproduce_the_calibration() -
     assert not dmso_comparison(shifted)["within_20pct"].any()
 
 
-def test_sample_per_well_keeps_at_most_k_cells_of_every_well() -> None:
-    cells = pd.DataFrame({"plate": ["p"] * 7 + ["q"] * 2, "well": ["A01"] * 5 + ["B02"] * 2 + ["A01"] * 2})
-    rows = sample_per_well(cells, per_well=3, seed=1)
-    assert list(rows) == sorted(rows) and len(set(rows)) == len(rows)
-    counts = cells.iloc[rows].groupby(["plate", "well"]).size()
-    assert counts.to_dict() == {("p", "A01"): 3, ("p", "B02"): 2, ("q", "A01"): 2}
-    assert np.array_equal(rows, sample_per_well(cells, per_well=3, seed=1))
+def test_hardness_of_the_real_wells_as_a_stand_in_is_the_real_benchmark() -> None:
+    """Fed the real wells as its 'cells' (one per well), the stand-in row is the real benchmark itself; a
+    subset of treatments changes the middle row only."""
+    ljosa = load_ljosa_wells()
+    names = list(ljosa.features.columns)
+    as_cells = FeatureSet(features=ljosa.features.to_numpy(), cells=ljosa.meta, info={"feature_names": names})
+    table = hardness(as_cells, ljosa)
+    standin, same, everything = table.to_dict("records")
+    assert standin == same == everything
+    assert everything["treatments"] == 103 and everything["features"] == 516
+    assert everything["nsc"] == pytest.approx(85 / 103) and everything["features_selected"] == 266
+
+    taxol_free = ljosa.meta["compound"].ne("taxol").to_numpy()
+    subset = FeatureSet(
+        features=ljosa.features.to_numpy()[taxol_free],
+        cells=ljosa.meta[taxol_free].reset_index(drop=True),
+        info={"feature_names": names},
+    )
+    standin, same, everything = hardness(subset, ljosa).to_dict("records")
+    assert standin["treatments"] == same["treatments"] < everything["treatments"] == 103
+    assert standin["nsc"] == same["nsc"]

@@ -42,7 +42,8 @@ class CalibratedFeature:
         cellprofiler: Ljosa column, or ``"A / B"`` for a ratio of two columns' well means.
         renderer: the :mod:`cellclr_lib.data.synthetic_render` cell parameter it sets (``""``: none, it
             follows from others).
-        handcrafted: the hand-engineered feature measuring it on crops (``""``: not measured there).
+        handcrafted: the hand-engineered feature measuring it on crops (``""``: not measured there), or
+            ``"A / B"`` for the ratio of the well means of two of them (as for ``cellprofiler``).
         response: how the renderer parameter follows a target value ``t`` of the feature, relative to the
             DMSO median ``m`` (see :func:`cellclr_lib.data.standin_phenotype.response`): ``ratio`` = t / m
             (areas, intensities), ``deficit`` = (1 − t) / (1 − m) (solidity: lobe
@@ -51,7 +52,8 @@ class CalibratedFeature:
             1/√(1 − t²) of an ellipse of eccentricity t.
         gain: the renderer multiplier is ``1 + gain × (response − 1)``. Above 1 where the renderer parameter
             makes only part of what the measurement sees (the crops' segmentation adds its own raggedness to
-            every outline; mitosis is the only cause of tubulin over the nucleus the renderer draws).
+            every outline; the few percent of mitotic cells are what moves a well's brightest-DNA ratio:
+            Eg5 inhibitors' +10 SD, +25 % of that ratio, is about ten times the DMSO mitotic fraction).
     """
 
     name: str
@@ -70,7 +72,7 @@ FEATURES: tuple[CalibratedFeature, ...] = (
         "nucleus_cell_area_ratio",
         "Nuclei_AreaShape_Area / Cells_AreaShape_Area",
         "",
-        "nucleus_cell_area_ratio",
+        "nucleus_area / cell_area",
     ),
     CalibratedFeature(
         "nucleus_eccentricity",
@@ -100,8 +102,10 @@ FEATURES: tuple[CalibratedFeature, ...] = (
     CalibratedFeature(
         "cell_form_factor", "Cells_AreaShape_FormFactor", "cell_roughness", "cell_form_factor", "inverse", 3.0
     ),
-    CalibratedFeature("neighbours", "Nuclei_Neighbors_NumberOfNeighbors_10", "", ""),
-    CalibratedFeature("percent_touching", "Cells_Neighbors_PercentTouching_3", "density", ""),
+    CalibratedFeature("neighbours", "Nuclei_Neighbors_NumberOfNeighbors_10", "", "nucleus_neighbours"),
+    CalibratedFeature(
+        "percent_touching", "Cells_Neighbors_PercentTouching_3", "density", "cell_percent_touching"
+    ),
     CalibratedFeature("dna_nucleus", "Nuclei_Intensity_MeanIntensity_CorrDAPI", "dna", "nucleus_mean_DAPI"),
     CalibratedFeature(
         "tubulin_cytoplasm", "Cytoplasm_Intensity_MeanIntensity_CorrTub", "tubulin", "cytoplasm_mean_Tubulin"
@@ -116,18 +120,30 @@ FEATURES: tuple[CalibratedFeature, ...] = (
     CalibratedFeature(
         "tubulin_nucleus_cytoplasm_ratio",
         "Nuclei_Intensity_MeanIntensity_CorrTub / Cytoplasm_Intensity_MeanIntensity_CorrTub",
-        "mitotic",
-        "",
-        "ratio",
-        25.0,
+        "tubulin_over_nucleus",
+        "nucleus_mean_Tubulin / cytoplasm_mean_Tubulin",
     ),
     CalibratedFeature(
         "actin_nucleus_cytoplasm_ratio",
         "Nuclei_Intensity_MeanIntensity_CorrActin / Cytoplasm_Intensity_MeanIntensity_CorrActin",
         "actin_over_nucleus",
-        "",
+        "nucleus_mean_Actin / cytoplasm_mean_Actin",
     ),
-    CalibratedFeature("dna_texture", "Nuclei_Texture_Correlation_CorrDAPI_3_0", "dna_texture", "", "deficit"),
+    CalibratedFeature(
+        "dna_condensation",
+        "Nuclei_Intensity_MaxIntensity_CorrDAPI / Nuclei_Intensity_MeanIntensity_CorrDAPI",
+        "mitotic",
+        "",  # not measurable on the crops: 8-bit scaling clips the brightest chromatin
+        "ratio",
+        30.0,
+    ),
+    CalibratedFeature(
+        "dna_texture",
+        "Nuclei_Texture_Correlation_CorrDAPI_3_0",
+        "dna_texture",
+        "nucleus_correlation_d3_DAPI",
+        "deficit",
+    ),
     CalibratedFeature(
         "tubulin_texture",
         "Cells_Texture_Correlation_CorrTub_3_0",

@@ -14,24 +14,18 @@ import numpy as np
 import pandas as pd
 
 from cellclr_lib.data.calibration import FEATURES, plate_shifts, signatures
+from cellclr_lib.data.ljosa import WellProfiles, load_ljosa_wells
 from cellclr_lib.data.standin_phenotype import Calibration
+from cellclr_lib.evaluate import evaluate_wells
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.profiles import Profiles, well_profiles
 
-#: calibrated feature -> hand-engineered feature measuring it (only those with one).
+#: calibrated feature -> hand-engineered feature measuring it (only those with one; ``"A / B"``: a ratio).
 MEASURED: dict[str, str] = {f.name: f.handcrafted for f in FEATURES if f.handcrafted}
 #: measured features in the same units on real and stand-in cells: sizes in native pixels and scale-free shape
-#: and texture statistics (intensities are not: CellProfiler measured raw images, we measure 8-bit crops).
+#: and texture statistics (intensities are not: CellProfiler measured raw images, we measure 8-bit crops
+#: rescaled per plate, which moves even their ratios).
 SAME_UNITS: list[str] = [f.name for f in FEATURES if f.handcrafted and "Intensity" not in f.cellprofiler]
-
-
-def sample_per_well(cells: pd.DataFrame, per_well: int, seed: int = 0) -> np.ndarray:
-    """Sorted row positions of at most ``per_well`` random cells of every well (measuring all cells of the
-    ``small`` stand-in takes minutes; a dozen per well give every well a mean)."""
-    order = np.random.default_rng(seed).permutation(len(cells))
-    shuffled = cells.iloc[order][["plate", "well"]]
-    keep = shuffled.groupby(["plate", "well"], sort=False).cumcount().to_numpy() < per_well
-    return np.sort(order[keep])
 
 
 def measured_wells(features: FeatureSet) -> Profiles:
@@ -40,19 +34,15 @@ def measured_wells(features: FeatureSet) -> Profiles:
     Ratios are ratios of the well means, as in the real table (:func:`calibration.calibrated_features`).
     """
     names = list(features.info["feature_names"])
-    columns = [names.index(handcrafted) for handcrafted in MEASURED.values()]
+    parts = {name: [p.strip() for p in handcrafted.split("/")] for name, handcrafted in MEASURED.items()}
+    used = sorted({p for ps in parts.values() for p in ps}, key=names.index)
+    columns = [names.index(name) for name in used]
     wells = well_profiles(np.asarray(features.features)[:, columns], features.cells, input_level="cell")
-    values = pd.DataFrame(wells.values, columns=list(MEASURED))
-    for feature in FEATURES:
-        parts = [p.strip() for p in feature.cellprofiler.split("/")]
-        if feature.name in MEASURED and len(parts) == 2:
-            numerator, denominator = (_name_of(part) for part in parts)
-            values[feature.name] = values[numerator] / values[denominator]
+    means = pd.DataFrame(wells.values, columns=used)
+    values = pd.DataFrame(
+        {name: means[ps[0]] / means[ps[1]] if len(ps) == 2 else means[ps[0]] for name, ps in parts.items()}
+    )
     return Profiles(meta=wells.meta, values=values.to_numpy())
-
-
-def _name_of(cellprofiler: str) -> str:
-    return next(f.name for f in FEATURES if f.cellprofiler == cellprofiler)
 
 
 def standin_signatures(wells: Profiles) -> pd.DataFrame:
@@ -92,3 +82,44 @@ def dmso_comparison(wells: Profiles, calibration: Calibration | None = None) -> 
     out["inside_iqr"] = out["standin_median"].between(out["real_q25"], out["real_q75"])
     out["within_20pct"] = (out["standin_median"] / out["real_median"] - 1).abs() <= 0.2
     return out
+
+
+def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.DataFrame:
+    """Is the stand-in as hard as real BBBC021? NSC / NSCB of hand-engineered features on the stand-in beside
+    CellProfiler's on the real wells — of the stand-in's own treatments, and of all 103.
+
+    Every row goes through the same two protocols: per-plate DMSO z-score, mean of wells, Pearson (``nsc``,
+    ``nscb``), and the same after the cytominer vignette's feature selection (``*_selected``;
+    :func:`cellclr_lib.real_benchmark.vignette_recipe`). The stand-in's treatments are a subset, and which
+    compounds it drew changes how hard NSCB is, so the middle row is the fair comparison.
+    """
+    from cellclr_lib.real_benchmark import ljosa_profiles, vignette_recipe
+
+    ljosa = ljosa if ljosa is not None else load_ljosa_wells()
+    real = ljosa_profiles(ljosa)
+    standin = well_profiles(np.asarray(features.features), features.cells, input_level="cell")
+    drawn = set(zip(standin.meta["compound"], standin.meta["concentration"].round(6), strict=True))
+    keys = zip(real.meta["compound"], real.meta["concentration"].round(6), strict=True)
+    same = real.meta["is_control"].to_numpy() | np.array([key in drawn for key in keys])
+    rows = {
+        "stand-in: hand-engineered features": (standin, list(features.info["feature_names"])),
+        "REAL BBBC021, the stand-in's treatments: CellProfiler": (
+            Profiles(real.meta[same].reset_index(drop=True), np.asarray(real.values)[same]),
+            list(ljosa.features.columns),
+        ),
+        "REAL BBBC021, all 103 treatments: CellProfiler": (real, list(ljosa.features.columns)),
+    }
+    table = {}
+    for label, (wells, names) in rows.items():
+        plain = evaluate_wells(wells, normalization="dmso-zscore", aggregate="mean", similarity="pearson")
+        selected, kept = vignette_recipe(wells, names)
+        table[label] = {
+            "treatments": plain.metrics["n_treatments"],
+            "features": len(names),
+            "nsc": plain.metrics["nsc"],
+            "nscb": plain.metrics["nscb"],
+            "features_selected": len(kept),
+            "nsc_selected": selected.metrics["nsc"],
+            "nscb_selected": selected.metrics["nscb"],
+        }
+    return pd.DataFrame(table).T

@@ -39,16 +39,17 @@ DMSO: dict[str, float] = {
     "cell_area": 5000.0,
     "nucleus_aspect": 0.23,  # excess axis ratio: 1.23
     "cell_aspect": 1.05,
-    "nucleus_lobes": 0.07,
-    "cell_lobes": 0.04,
-    "nucleus_roughness": 0.006,
-    "cell_roughness": 0.01,
+    "nucleus_lobes": 0.08,
+    "cell_lobes": 0.03,
+    "nucleus_roughness": 0.002,
+    "cell_roughness": 0.008,
     "density": 0.8,  # fraction of lattice sites holding a cell
     "dna": 5000.0,
     "tubulin": 4000.0,
     "actin": 1800.0,
     "mitotic": 0.03,  # fraction of cells in mitosis
     "actin_over_nucleus": 0.9,
+    "tubulin_over_nucleus": 1.0,
     "dna_texture": 0.25,
     "tubulin_texture": 0.45,
     "actin_texture": 0.45,
@@ -154,7 +155,8 @@ def draw_cells(centres: np.ndarray, well: dict[str, float], rng: np.random.Gener
         props[name] = base[name] * _lognormal(rng, CELL_SPREAD["intensity"], n) * shrink.get(name, 1.0)
     for name in ("dna_texture", "tubulin_texture", "actin_texture"):
         props[name] = base[name] * _lognormal(rng, CELL_SPREAD["texture"], n) * shrink.get(name, 1.0)
-    props["actin_over_nucleus"] = np.full(n, base["actin_over_nucleus"])
+    for name in ("actin_over_nucleus", "tubulin_over_nucleus"):
+        props[name] = np.full(n, base[name])
     for part in ("cell", "nucleus"):
         round_up = np.where(mitotic, 0.15, 1.0)  # rounded, but blebbing: outlines keep their harmonics
         props[f"{part}_aspect"] = 1 + base[f"{part}_aspect"] * _uniform_around_one(rng, n) * round_up
@@ -298,11 +300,13 @@ def _bbbc021_stains(
     take = _per_pixel(cells, owner)
     cell, nucleus, perinuclear, edge = masks["cell"], masks["nucleus"], masks["perinuclear"], masks["edge"]
     dna = take("dna") * nucleus * np.clip(1 + take("dna_texture") * tex["chromatin"], 0.1, None)
-    dna *= (1 - 0.45 * np.clip(tex["nucleoli"], 0, 1)) * (0.85 + 0.15 * np.minimum(rho_n, 1) ** 2)
+    interior = np.clip((1 - rho_n) / 0.3, 0, 1)  # nucleoli sit inside the nucleus, never on its rim
+    dna *= (1 - 0.45 * np.clip(tex["nucleoli"], 0, 1) * interior) * (0.85 + 0.15 * np.minimum(rho_n, 1) ** 2)
 
     mesh = tex["mesh"] * (1 - 0.7 * take("mitotic"))
     tubulin = 0.5 + 0.6 * perinuclear + take("tubulin_texture") * mesh * (0.6 + 0.6 * perinuclear)
     tubulin = take("tubulin") * cell * tubulin * (1 + 0.12 * tex["blotch"]) * (1 - 0.85 * edge)
+    tubulin *= 1 - nucleus * (1 - take("tubulin_over_nucleus"))
 
     angle = np.append(cells.props["angle"], 0.0)[owner] + 0.3
     fibres = np.cos(angle) ** 2 * tex["fibres_h"] + np.sin(angle) ** 2 * tex["fibres_v"]

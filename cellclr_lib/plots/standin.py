@@ -64,3 +64,28 @@ def signature_maps(real: pd.DataFrame, standin: pd.DataFrame, correlations: pd.S
     axes[0].set_yticks(range(len(moas)), [f"{m}  (r = {correlations[m]:.2f})" for m in moas], fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def hardness_bars(table: pd.DataFrame) -> Figure:
+    """NSC and NSCB per row of :func:`cellclr_lib.data.standin_check.hardness`, without and with feature
+    selection: is the stand-in as hard as real BBBC021 for the same kind of features?"""
+    panels = (
+        ("all features", ("nsc", "nscb")),
+        ("after feature selection", ("nsc_selected", "nscb_selected")),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.55 * len(table) + 1.8), sharey=True, sharex=True)
+    y = np.arange(len(table))
+    for ax, (title, (nsc, nscb)) in zip(axes, panels, strict=True):
+        ax.barh(y - 0.2, table[nsc], height=0.38, color="C0", label="NSC")
+        ax.barh(y + 0.2, table[nscb], height=0.38, color="C1", label="NSCB")
+        for offset, column in ((-0.2, nsc), (0.2, nscb)):
+            for k, value in enumerate(table[column]):
+                ax.text(float(value) + 0.01, k + offset, f"{float(value):.2f}", va="center", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlim(0, 1.1)
+        ax.set_xlabel("1-NN MoA accuracy")
+    axes[0].set_yticks(y, [label.replace(": ", ":\n") for label in table.index], fontsize=8)
+    axes[0].invert_yaxis()
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
