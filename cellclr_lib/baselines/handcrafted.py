@@ -17,9 +17,9 @@ representations can be compared with "what an image analyst would measure":
   cell (within :data:`TOUCHING_DISTANCE` px). Crowding is a phenotype of its own (cytotoxic compounds thin the
   colonies), and nothing else in a single-cell crop measures it.
 * **intensity** (each channel in nucleus, cytoplasm and cell) — mean, standard deviation, 10/25/50/75/90 %
-  quantiles, maximum (condensed mitotic chromatin) and the integrated intensity (sum), in units of the 8-bit crop scaled to [0, 1]; plus each
-  channel's nucleus/cytoplasm ratio of means, the scale-free measure of where a stain sits (tubulin over the
-  nucleus in mitosis, actin leaving the cytoplasm) that per-plate intensity scaling cannot change.
+  quantiles, maximum (condensed mitotic chromatin) and the integrated intensity (sum), in units of the 8-bit
+  crop scaled to [0, 1]; plus each channel's nucleus/cytoplasm ratio of means: where a stain sits (tubulin
+  over the nucleus in mitosis, actin leaving the cytoplasm), whatever the plate's brightness.
 * **texture** (each channel inside the cell, and the nucleus channel inside the nucleus: chromatin) —
   Haralick's grey-level co-occurrence statistics (contrast, homogeneity, energy, correlation) at distances 1
   and 3 px, averaged over four angles for rotation invariance. Grey levels are quantised to 32 absolute
