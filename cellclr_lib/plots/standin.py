@@ -34,7 +34,7 @@ def dmso_calibration(comparison: pd.DataFrame) -> Figure:
     median, per feature (``comparison`` from :func:`cellclr_lib.data.standin_check.dmso_comparison`)."""
     scale = comparison["real_median"]
     y = np.arange(len(comparison))
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(comparison) + 1))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(comparison) + 1))
     ax.hlines(
         y, comparison["real_q25"] / scale, comparison["real_q75"] / scale, lw=6, color="0.7", label="real IQR"
     )
@@ -43,7 +43,7 @@ def dmso_calibration(comparison: pd.DataFrame) -> Figure:
     ax.axvspan(0.8, 1.2, color="C0", alpha=0.08, label="±20 %")
     ax.set_yticks(y, comparison.index)
     ax.set_xlabel("DMSO well median / real DMSO median")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the rows, never over them
     fig.tight_layout()
     return fig
 
