@@ -292,7 +292,7 @@ if dataset == "synthetic":
 # %% [markdown]
 # The real rows are real BBBC021; the first row is the stand-in. The stand-in is still **harder** than the
 # real data, not easier: in our runs of the `small` stand-in (seeds 0, 1 and 2, which draw different
-# compounds), hand-engineered features after feature selection reached NSC 0.56–0.71 and NSCB 0.43–0.56,
+# compounds), hand-engineered features after feature selection reached NSC 0.51–0.69 and NSCB 0.41–0.60,
 # where CellProfiler on the real wells of the same treatments reaches NSC 0.81–0.86 and NSCB 0.61–0.67.
 # The gap has two causes we can name. The stand-in's MoAs differ only in the ~20 calibrated features, where
 # real cells differ in hundreds. And its wells are noisier than typical real wells in the nucleus shape:

@@ -44,9 +44,9 @@ DMSO: dict[str, float] = {
     "nucleus_roughness": 0.002,
     "cell_roughness": 0.008,
     "density": 0.8,  # fraction of lattice sites holding a cell
-    "dna": 7250.0,  # intensities: real raw DMSO crops reach ≈ 10,000 counts of DAPI in nuclei, and have
-    "tubulin": 3200.0,  # raw medians ≈ 4,800 (tubulin) and ≈ 2,500 (actin), background included; 8-bit crops,
-    "actin": 3700.0,  # scaled per plate, do not depend on these levels
+    "dna": 5000.0,
+    "tubulin": 4000.0,
+    "actin": 1800.0,
     "mitotic": 0.03,  # fraction of cells in mitosis
     "actin_over_nucleus": 0.9,
     "tubulin_over_nucleus": 1.0,
