@@ -229,12 +229,13 @@ crop_gallery(store.crops, store.cells, by="moa", per_group=8, seed=seed)
 # well-to-well deviation of the real size; one table (`cellclr_lib.data.calibration.FEATURES`) says which
 # CellProfiler feature drives which drawing parameter.
 #
-# Here we measure every crop back with the project's hand-engineered features (notebook 6 uses them as a
-# baseline) and compare with the real values.
+# Here we measure every crop back with the project's hand-engineered features and compare with the real
+# values. `run_baseline` writes them to `run_dir/features/handcrafted`, where notebook 6 finds them as one of
+# its baselines instead of measuring every crop again.
 
 # %% mystnb={"image": {"alt": "Horizontal bars: the real DMSO interquartile range of each size, shape and texture feature relative to its real median, with the stand-in median as a dot on each bar."}, "figure": {"caption": "DMSO wells: the stand-in's measured medians against the real BBBC021 distributions (Ljosa et al. 2013 profiles)."}}
 if dataset == "synthetic":
-    from cellclr_lib.baselines.handcrafted import handcrafted_feature_set
+    from cellclr_lib.baselines import run_baseline
     from cellclr_lib.data.standin_check import (
         dmso_comparison,
         hardness,
@@ -243,9 +244,11 @@ if dataset == "synthetic":
         standin_signatures,
     )
     from cellclr_lib.data.standin_phenotype import Calibration
+    from cellclr_lib.features import read_feature_set
     from cellclr_lib.plots.standin import dmso_calibration, hardness_bars, signature_maps
 
-    measured = handcrafted_feature_set(store.crops, store.cells, workers=workers, progress=False)
+    features_dir = run_dir / "features" / "handcrafted"
+    measured = read_feature_set(run_baseline("handcrafted", run_dir / "crops", features_dir, workers=workers))
     standin_wells = measured_wells(measured)
     comparison = dmso_comparison(standin_wells)
     display(comparison.round(3))

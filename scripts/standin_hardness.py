@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cellclr_lib.baselines.handcrafted import handcrafted_feature_set
+from cellclr_lib.baselines import run_baseline
 from cellclr_lib.data.prep import prep_dataset
 from cellclr_lib.data.standin_check import (
     hardness,
@@ -25,8 +25,8 @@ from cellclr_lib.data.standin_check import (
     signature_correlations,
     standin_signatures,
 )
-from cellclr_lib.data.store import CropStore
 from cellclr_lib.data.synth import generate
+from cellclr_lib.features import read_feature_set
 
 
 def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
@@ -34,8 +34,8 @@ def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
     data = generate(out / f"seed{seed}" / "data", preset=preset, seed=seed, workers=workers, progress=False)
     crops = out / f"seed{seed}" / "crops"
     prep_dataset(data, crops, workers=workers, progress=False)
-    store = CropStore.open(crops)
-    measured = handcrafted_feature_set(store.crops, store.cells, workers=workers, progress=False)
+    features = run_baseline("handcrafted", crops, out / f"seed{seed}" / "handcrafted", workers=workers)
+    measured = read_feature_set(features)
     table = hardness(measured)
     standin, real = table.iloc[0], table.iloc[1]
     correlations = signature_correlations(standin_signatures(measured_wells(measured)))
