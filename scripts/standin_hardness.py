@@ -4,9 +4,10 @@ Usage: ``python scripts/standin_hardness.py OUT_DIR [--preset small] [--seeds 0 
 
 For every seed: ``cellclr synth`` → ``cellclr prep`` → hand-engineered features of every crop →
 :func:`cellclr_lib.data.standin_check.hardness` (the stand-in beside CellProfiler on the real wells of the same
-treatments and of all 103), plus the number of MoAs whose signature correlates ≥ 0.7 with the real one. One
-seed draws one set of compounds, so a single run says little; this is the measurement behind notebook 1's
-prose and the issue's acceptance. Each seed's folders stay in ``OUT_DIR`` (a rerun resumes them); about
+treatments and of all 103), the number of MoAs whose signature correlates ≥ 0.7 with the real one, and how
+far and along how many directions the treatments spread
+(:func:`~cellclr_lib.data.standin_check.profile_spread`). One seed draws one set of compounds, so a single
+run says little; this is the measurement behind notebook 1's prose and the issue's acceptance. Each seed's folders stay in ``OUT_DIR`` (a rerun resumes them); about
 2.5 minutes per ``small`` seed on 2 cores.
 """
 
@@ -22,6 +23,7 @@ from cellclr_lib.data.prep import prep_dataset
 from cellclr_lib.data.standin_check import (
     hardness,
     measured_wells,
+    profile_spread,
     signature_correlations,
     standin_signatures,
 )
@@ -38,6 +40,7 @@ def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
     measured = read_feature_set(features)
     table = hardness(measured)
     standin, real = table.iloc[0], table.iloc[1]
+    spread = profile_spread(measured)
     correlations = signature_correlations(standin_signatures(measured_wells(measured)))
     return pd.Series(
         {
@@ -45,6 +48,10 @@ def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
             **{key: standin[key] for key in ("nsc", "nscb", "nsc_selected", "nscb_selected")},
             **{f"real_{key}": real[key] for key in ("nsc", "nscb", "nsc_selected", "nscb_selected")},
             "moas_r_ge_0.7": int((correlations >= 0.7).sum()),
+            "median_shift": spread.iloc[0]["median_shift"],
+            "real_median_shift": spread.iloc[1]["median_shift"],
+            "directions": spread.iloc[0]["directions"],
+            "real_directions": spread.iloc[1]["directions"],
         },
         name=seed,
     )

@@ -12,6 +12,7 @@ from cellclr_lib.data.standin_check import (
     SAME_UNITS,
     dmso_comparison,
     hardness,
+    profile_spread,
     signature_correlations,
     standin_signatures,
 )
@@ -62,3 +63,22 @@ def test_hardness_of_the_real_wells_as_a_stand_in_is_the_real_benchmark() -> Non
     standin, same, everything = hardness(subset, ljosa).to_dict("records")
     assert standin["treatments"] == same["treatments"] < everything["treatments"] == 103
     assert standin["nsc"] == same["nsc"]
+
+
+def test_profile_spread_counts_the_directions_treatments_spread_along() -> None:
+    """The real wells as a stand-in give the real rows; features that all copy one measurement (plus a little
+    noise of their own) spread the treatments along one direction, far fewer than the real 516."""
+    ljosa = load_ljosa_wells()
+    names = list(ljosa.features.columns)
+    as_cells = FeatureSet(features=ljosa.features.to_numpy(), cells=ljosa.meta, info={"feature_names": names})
+    standin, same, everything = profile_spread(as_cells, ljosa).to_dict("records")
+    assert standin == same == everything
+    assert everything["treatments"] == 103 and everything["features"] == 516
+    assert 2 < everything["directions"] < 10 and 1 < everything["median_shift"] < 3
+
+    one = ljosa.features["Cells_AreaShape_Area"].to_numpy()[:, None]
+    noise = np.random.default_rng(0).normal(0, 0.01 * one.std(), (len(one), 20))
+    copies = FeatureSet(
+        features=one + noise, cells=ljosa.meta, info={"feature_names": list("abcdefghijklmnopqrst")}
+    )
+    assert profile_spread(copies, ljosa).iloc[0]["directions"] == pytest.approx(1, abs=0.05)

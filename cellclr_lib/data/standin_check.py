@@ -93,24 +93,10 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
     :func:`cellclr_lib.real_benchmark.vignette_recipe`). The stand-in's treatments are a subset, and which
     compounds it drew changes how hard NSCB is, so the middle row is the fair comparison.
     """
-    from cellclr_lib.real_benchmark import ljosa_profiles, vignette_recipe
+    from cellclr_lib.real_benchmark import vignette_recipe
 
-    ljosa = ljosa if ljosa is not None else load_ljosa_wells()
-    real = ljosa_profiles(ljosa)
-    standin = well_profiles(np.asarray(features.features), features.cells, input_level="cell")
-    drawn = set(zip(standin.meta["compound"], standin.meta["concentration"].round(6), strict=True))
-    keys = zip(real.meta["compound"], real.meta["concentration"].round(6), strict=True)
-    same = real.meta["is_control"].to_numpy() | np.array([key in drawn for key in keys])
-    rows = {
-        "stand-in: hand-engineered features": (standin, list(features.info["feature_names"])),
-        "REAL BBBC021, the stand-in's treatments: CellProfiler": (
-            Profiles(real.meta[same].reset_index(drop=True), np.asarray(real.values)[same]),
-            list(ljosa.features.columns),
-        ),
-        "REAL BBBC021, all 103 treatments: CellProfiler": (real, list(ljosa.features.columns)),
-    }
     table = {}
-    for label, (wells, names) in rows.items():
+    for label, (wells, names) in _benchmark_rows(features, ljosa).items():
         plain = evaluate_wells(wells, normalization="dmso-zscore", aggregate="mean", similarity="pearson")
         selected, kept = vignette_recipe(wells, names)
         table[label] = {
@@ -123,3 +109,58 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
             "nscb_selected": selected.metrics["nscb"],
         }
     return pd.DataFrame(table).T
+
+
+def _benchmark_rows(
+    features: FeatureSet, ljosa: WellProfiles | None
+) -> dict[str, tuple[Profiles, list[str]]]:
+    """Well profiles and feature names of the stand-in and of the real wells (its treatments; all 103)."""
+    from cellclr_lib.real_benchmark import ljosa_profiles
+
+    ljosa = ljosa if ljosa is not None else load_ljosa_wells()
+    real = ljosa_profiles(ljosa)
+    standin = well_profiles(np.asarray(features.features), features.cells, input_level="cell")
+    drawn = set(zip(standin.meta["compound"], standin.meta["concentration"].round(6), strict=True))
+    keys = zip(real.meta["compound"], real.meta["concentration"].round(6), strict=True)
+    same = real.meta["is_control"].to_numpy() | np.array([key in drawn for key in keys])
+    return {
+        "stand-in: hand-engineered features": (standin, list(features.info["feature_names"])),
+        "REAL BBBC021, the stand-in's treatments: CellProfiler": (
+            Profiles(real.meta[same].reset_index(drop=True), np.asarray(real.values)[same]),
+            list(ljosa.features.columns),
+        ),
+        "REAL BBBC021, all 103 treatments: CellProfiler": (real, list(ljosa.features.columns)),
+    }
+
+
+def profile_spread(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.DataFrame:
+    """How far treatments move from DMSO, and along how many independent directions: stand-in vs real.
+
+    Each treatment's profile is the mean over its wells of the shift from the same plate's DMSO mean, in
+    pooled within-plate DMSO SDs (:func:`calibration.plate_shifts`, as the signatures). ``median_shift``: the
+    median over features of the mean absolute shift — how far treatments sit from DMSO, in noise units;
+    ``directions``: the participation ratio (Σλ)² / Σλ² of the treatment profiles' covariance eigenvalues λ —
+    about how many independent directions the treatments spread along. Why it matters: every stand-in
+    feature follows the same ~20 drawn parameters, so its treatments can lie far from DMSO and still crowd
+    along fewer directions than real cells, where each feature also carries biology of its own.
+    """
+    table = {}
+    for label, (wells, names) in _benchmark_rows(features, ljosa).items():
+        meta = wells.meta.reset_index(drop=True)
+        shifts, _ = plate_shifts(pd.DataFrame(np.asarray(wells.values), columns=names), meta)
+        profiles = _treatment_means(shifts, meta)
+        eigenvalues = np.linalg.svd(profiles - profiles.mean(axis=0), compute_uv=False) ** 2
+        table[label] = {
+            "treatments": len(profiles),
+            "features": len(names),
+            "median_shift": float(np.median(np.abs(profiles).mean(axis=0))),
+            "directions": float(eigenvalues.sum() ** 2 / np.square(eigenvalues).sum()),
+        }
+    return pd.DataFrame(table).T
+
+
+def _treatment_means(shifts: pd.DataFrame, meta: pd.DataFrame) -> np.ndarray:
+    """Mean shift of the treated wells per (compound, concentration): the treatment profiles."""
+    treated = ~meta["is_control"].to_numpy()
+    keys = [meta.loc[treated, key].to_numpy() for key in ("compound", "concentration")]
+    return shifts[treated].groupby(keys).mean().to_numpy()
