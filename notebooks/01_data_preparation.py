@@ -319,9 +319,9 @@ if dataset == "synthetic":
     display(profile_spread(measured).round(2))
 
 # %% [markdown]
-# In `make`'s run (seed 0) the stand-in's treatments sit about three times farther from DMSO than real ones
-# (median shift 4.6 SDs against 1.6) but spread along fewer directions (1.8 against 2.5 for the same
-# treatments). Every one of the 135 hand-engineered features follows the same ~20 drawn parameters, and
+# In our runs (seeds 0, 1 and 2) the stand-in's treatments sit almost three times farther from DMSO than
+# real ones (median shift 4.3–4.6 SDs against 1.6) but spread along fewer directions (1.7–1.8 against
+# 2.5–2.6 for the same treatments). Every one of the 135 hand-engineered features follows the same ~20 drawn parameters, and
 # tubulin intensity, which moves dozens of them at once, outweighs the rest of every profile; a real
 # CellProfiler feature also carries biology and noise of its own. Making the stand-in noisier, or averaging
 # more cells, does not make it easier: on seed 0, a second field per well (twice the cells) gave NSC 0.54
