@@ -10,9 +10,11 @@ Cells are drawn from per-well parameters (:data:`DMSO` values times the multipli
   the cell whose *normalised* radius ρ (1 on its outline) is smallest: touching cells share a boundary that
   bends with their shapes, without Voronoi seams; the nucleus always belongs to its own cell;
 * **channels** — DNA with chromatin texture and darker nucleoli; tubulin as a diffuse cytoplasm, a brighter
-  perinuclear region and a fine meshwork (the zero-crossings of smooth noise look like curved filaments);
-  actin mostly cortical along the cell edge with some oriented stress fibres; a few percent of mitotic cells
-  (round, small, condensed bright DNA);
+  perinuclear region, a bright centrosome beside the nucleus and a fine meshwork (the zero-crossings of
+  smooth noise look like curved filaments); actin cortical along the cell edge with some oriented stress
+  fibres; both diffuse stains brighter where the cell is thicker (a dome over the cell: a widefield image
+  sums the stain over the cell's height, which puts real actin over the nuclei and lets it correlate with
+  DNA); a few percent of mitotic cells (round, small, condensed bright DNA);
 * **panels** — BBBC021's three stains (DAPI, Tubulin, Actin), or the five of Cell Painting (DNA, ER, RNA, AGP,
   Mito) derived from the same cells, masks and textures (:func:`_cell_painting_stains`, not calibrated), so
   that pipelines over any number of channels can be tried without data;
@@ -35,18 +37,18 @@ from scipy import ndimage
 #: medians on the crops; the calibration multiplies them per well). Areas in px², intensities in counts
 #: above background, shape parameters dimensionless.
 DMSO: dict[str, float] = {
-    "nucleus_area": 990.0,
+    "nucleus_area": 965.0,
     "cell_area": 5000.0,
     "nucleus_aspect": 0.23,  # excess axis ratio: 1.23
-    "cell_aspect": 1.05,
-    "nucleus_lobes": 0.08,
+    "cell_aspect": 0.9,
+    "nucleus_lobes": 0.077,
     "cell_lobes": 0.03,
     "nucleus_roughness": 0.002,
     "cell_roughness": 0.008,
     "density": 0.8,  # fraction of lattice sites holding a cell
-    "dna": 5000.0,
-    "tubulin": 4000.0,
-    "actin": 1800.0,
+    "dna": 7250.0,  # intensities at real raw levels: DMSO crops peak at ≈ 9,500 counts of DAPI, with
+    "tubulin": 3200.0,  # medians ≈ 5,400 (tubulin) and ≈ 3,000 (actin), background included (real: ≈ 10,000,
+    "actin": 3700.0,  # ≈ 4,800, ≈ 2,500); the 8-bit crops are scaled per plate, their noise follows these
     "mitotic": 0.03,  # fraction of cells in mitosis
     "actin_over_nucleus": 0.9,
     "tubulin_over_nucleus": 1.0,
@@ -63,6 +65,7 @@ MITOSIS = {"cell_area": 0.45, "nucleus_area": 0.4, "dna": 2.2, "tubulin": 1.3, "
 #: lattice site area / drawn cell area: below 1, neighbouring outlines overlap and share a boundary.
 PACKING = 0.75
 RHO_MAX = 1.3  #: ρ beyond which a pixel is background for sure (the soft cell edge is gone)
+CENTROSOME = 2.5  #: peak tubulin of the centrosome, in units of the cell's tubulin level
 PERINUCLEAR = 2.5  #: the perinuclear tubulin fades to nothing at this ρ of the nucleus
 BACKGROUND = 700.0  #: camera offset + autofluorescence, counts (real raw fields: ≈ 700 per channel)
 COUNTS_PER_PHOTON = 2.0  #: camera gain: shot noise in counts is √(2 × signal)
@@ -270,6 +273,18 @@ def _textures(
     return textures
 
 
+def _centrosomes(shape: tuple[int, int], cells: Cells, sigma: float = 2.0) -> np.ndarray:
+    """One bright spot (peak 1) per cell beside its nucleus: the centrosome, where microtubules start."""
+    nuclei = cells.nuclei()
+    angle = cells.props["angle"] + np.pi / 2
+    x = np.rint(nuclei[:, 0] + 1.3 * nuclei[:, 2] * np.cos(angle)).astype(int)
+    y = np.rint(nuclei[:, 1] + 1.3 * nuclei[:, 2] * np.sin(angle)).astype(int)
+    inside = (x >= 0) & (x < shape[1]) & (y >= 0) & (y < shape[0])
+    spots = np.zeros(shape, dtype=np.float32)
+    np.add.at(spots, (y[inside], x[inside]), np.float32(2 * np.pi * sigma**2))
+    return ndimage.gaussian_filter(spots, sigma)
+
+
 def _per_pixel(cells: Cells, owner: np.ndarray) -> Callable[[str], np.ndarray]:
     """A look-up of the owning cell's property at every pixel (0 on background, owner −1)."""
 
@@ -280,7 +295,7 @@ def _per_pixel(cells: Cells, owner: np.ndarray) -> Callable[[str], np.ndarray]:
 
 
 def _masks(owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray) -> dict[str, np.ndarray]:
-    """Soft masks every stain is made of: cell, nucleus, perinuclear region, cell edge and cortex.
+    """Soft masks every stain is made of: cell, nucleus, perinuclear region, cell edge, cortex and dome.
 
     Computed once per field and shared by the stains, so every panel draws the very same cells.
     """
@@ -290,6 +305,7 @@ def _masks(owner: np.ndarray, rho: np.ndarray, rho_n: np.ndarray) -> dict[str, n
         "perinuclear": np.clip((PERINUCLEAR - rho_n) / (PERINUCLEAR - 1), 0, 1) ** 2,
         "edge": np.clip((rho - 0.75) / 0.25, 0, 1) ** 2,  # membranes of touching cells show as darker lines
         "cortex": np.exp(-(((rho - 0.97) / 0.05) ** 2)),
+        "dome": np.clip(1 - rho**2, 0, 1) ** 0.3,  # widefield light grows with the cell's thickness
     }
 
 
@@ -304,13 +320,15 @@ def _bbbc021_stains(
     dna *= (1 - 0.45 * np.clip(tex["nucleoli"], 0, 1) * interior) * (0.85 + 0.15 * np.minimum(rho_n, 1) ** 2)
 
     mesh = tex["mesh"] * (1 - 0.7 * take("mitotic"))
-    tubulin = 0.5 + 0.6 * perinuclear + take("tubulin_texture") * mesh * (0.6 + 0.6 * perinuclear)
+    dome = masks["dome"]
+    tubulin = 0.2 + 0.5 * dome + 0.5 * perinuclear + take("tubulin_texture") * mesh * (1 + 0.8 * perinuclear)
+    tubulin = tubulin + CENTROSOME * _centrosomes(owner.shape, cells)
     tubulin = take("tubulin") * cell * tubulin * (1 + 0.12 * tex["blotch"]) * (1 - 0.85 * edge)
     tubulin *= 1 - nucleus * (1 - take("tubulin_over_nucleus"))
 
     angle = np.append(cells.props["angle"], 0.0)[owner] + 0.3
     fibres = np.cos(angle) ** 2 * tex["fibres_h"] + np.sin(angle) ** 2 * tex["fibres_v"]
-    actin = 0.5 + 0.7 * masks["cortex"] + take("actin_texture") * fibres * (1 - nucleus) * (1 - edge)
+    actin = 0.15 + 0.6 * dome + masks["cortex"] + take("actin_texture") * fibres * (1 - nucleus) * (1 - edge)
     actin *= 1 - nucleus * (1 - take("actin_over_nucleus"))
     return {"DAPI": dna, "Tubulin": tubulin, "Actin": take("actin") * cell * actin}
 
