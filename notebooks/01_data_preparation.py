@@ -256,13 +256,18 @@ if dataset == "synthetic":
     dmso_calibration(comparison)  # shown at the end of the cell, as every open figure
 
 # %% [markdown]
-# DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and the shape medians sit in
-# or just beside the real interquartile range (the range of nucleus solidity is only 0.002 wide). Three rows
-# are far off, and they are what the stand-in lacks: its nuclei have fewer close neighbours and its cells
-# touch less than in real colonies, and its chromatin texture is finer than CellProfiler measured. The
-# texture statistics are in the right range but not exactly comparable: theirs come from whole fields,
-# ours from 8-bit crops. Intensities are left out here: CellProfiler measured the raw images, we measure
-# 8-bit crops, so only their *shifts* are comparable — the signatures below.
+# DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and in `make`'s run (seed 0)
+# every shape median sits inside the real interquartile range. Other seeds draw other batch effects, and
+# these pass through outline lobes that cannot shrink below none: on seeds 1 and 2 the nucleus solidity
+# (0.946–0.951) and form factor (0.823–0.840) fall just below their narrow real ranges (0.954–0.956 and
+# 0.854–0.863). Three rows are far off, and they are what the stand-in lacks: its nuclei have fewer close
+# neighbours and its cells touch less than in real colonies, and its chromatin texture is finer than
+# CellProfiler measured. The tubulin and actin textures sit beside their ranges, tubulin a little smoother
+# and actin rougher than real; they are not exactly comparable either: theirs come from whole fields, ours
+# from 8-bit crops. Intensities are left out here: CellProfiler measured the raw images, we measure 8-bit
+# crops, so only their *shifts* are comparable — the signatures below. The raw images themselves are
+# at real levels: around DMSO nuclei, DAPI peaks at about 9,400 counts, tubulin's median is about 5,400 and
+# actin's 3,000 (real raw crops: about 10,000, 4,800 and 2,500, over a background of 700).
 
 # %% mystnb={"image": {"alt": "Two heat maps, real and stand-in MoA signatures: one row per MoA, one column per calibrated feature, colour = shift from DMSO in DMSO standard deviations; the Pearson r of each MoA is printed beside its name."}, "figure": {"caption": "MoA signatures, real (left) and measured back from the stand-in (right), with their correlation per MoA (r beside each MoA name)."}}
 if dataset == "synthetic":
@@ -296,7 +301,7 @@ if dataset == "synthetic":
 # %% [markdown]
 # The real rows are real BBBC021; the first row is the stand-in. The stand-in is still **harder** than the
 # real data, not easier: in our runs of the `small` stand-in (seeds 0, 1 and 2, which draw different
-# compounds), hand-engineered features after feature selection reached NSC 0.51–0.69 and NSCB 0.41–0.60,
+# compounds), hand-engineered features after feature selection reached NSC 0.43–0.62 and NSCB 0.41–0.50,
 # where CellProfiler on the real wells of the same treatments reaches NSC 0.81–0.86 and NSCB 0.61–0.67.
 # The gap has two causes we can name. The stand-in's MoAs differ only in the ~20 calibrated features, where
 # real cells differ in hundreds: the calibrated targets alone, before any drawing, reach only about
@@ -320,20 +325,23 @@ if dataset == "synthetic":
 
 # %% [markdown]
 # In our runs (seeds 0, 1 and 2) the stand-in's treatments sit almost three times farther from DMSO than
-# real ones (median shift 4.3–4.6 SDs against 1.6) but spread along fewer directions (1.7–1.8 against
-# 2.5–2.6 for the same treatments). Every one of the 135 hand-engineered features follows the same ~20 drawn parameters, and
-# tubulin intensity, which moves dozens of them at once, outweighs the rest of every profile; a real
-# CellProfiler feature also carries biology and noise of its own. Making the stand-in noisier, or averaging
-# more cells, does not make it easier: on seed 0, a second field per well (twice the cells) gave NSC 0.54
-# instead of 0.59, a per-field focus drift 0.48, and well-to-well noise sized feature by feature to the real
-# wells 0.33. What would close the gap is more independent phenotype dimensions, drawn from more of the real
-# profiles' features.
+# real ones (median shift 4.4–4.7 SDs against 1.6) but spread along fewer directions (1.7–1.8 against
+# 2.5–2.6 for the same treatments). Every one of the 135 hand-engineered features follows the same ~20
+# drawn parameters, and tubulin intensity, which moves dozens of them at once, outweighs the rest of every
+# profile; a real CellProfiler feature also carries biology and noise of its own. Making the stand-in
+# noisier, or averaging more cells, does not make it easier: on seed 0 of the previous renderer (NSC 0.59), a
+# second field per well (twice the cells) gave NSC 0.54, a per-field focus drift 0.48, and well-to-well
+# noise sized feature by feature to the real wells 0.33. What would close the gap is more independent
+# phenotype dimensions, drawn from more of the real profiles' features.
 #
 # **What the stand-in still lacks.** It is a model of the measurements, not of the biology:
 # - cells are ellipses with lobes, not segmented from real images; their variation from cell to cell is set
 #   by hand (the per-well profiles hold only well means), and there are no dead cells, debris, out-of-focus
 #   fields or illumination artefacts beyond a smooth vignetting;
 # - tubulin filaments, actin fibres and chromatin are random textures with the right scale, not cytoskeleton;
+#   bright structures are too faint — in a crop, real tubulin and actin peak at about 3.5 and 3.2 times
+#   their median, the stand-in's at 2.8 and 1.5 — and DNA and actin correlate at +0.12 where real crops show
+#   +0.36 (stronger actin at the cell edges made the crops' segmentation of cell outlines ragged);
 #   multinucleated (Aurora) cells, micronuclei and mitotic figures are reduced to larger nuclei, ragged
 #   outlines and round bright cells;
 # - MoA effects move only the ~20 calibrated features; what the remaining ~500 CellProfiler features (and a
