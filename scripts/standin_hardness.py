@@ -7,8 +7,8 @@ For every seed: ``cellclr synth`` → ``cellclr prep`` → hand-engineered featu
 treatments and of all 103), the number of MoAs whose signature correlates ≥ 0.7 with the real one, and how
 far and along how many directions the treatments spread
 (:func:`~cellclr_lib.data.standin_check.profile_spread`). One seed draws one set of compounds, so a single
-run says little; this is the measurement behind notebook 1's prose and the issue's acceptance. Each seed's folders stay in ``OUT_DIR`` (a rerun resumes them); about
-2.5 minutes per ``small`` seed on 2 cores.
+run says little; this is the measurement behind notebook 1's prose and the issue's acceptance. Each seed's
+folders stay in ``OUT_DIR`` (a rerun resumes them); about 2.5 minutes per ``small`` seed on 2 cores.
 """
 
 from __future__ import annotations

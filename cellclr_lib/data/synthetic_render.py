@@ -46,7 +46,7 @@ DMSO: dict[str, float] = {
     "nucleus_roughness": 0.002,
     "cell_roughness": 0.008,
     "density": 0.8,  # fraction of lattice sites holding a cell
-    "dna": 7250.0,  # intensities at real raw levels: DMSO crops peak at ≈ 9,500 counts of DAPI, with
+    "dna": 7250.0,  # intensities at real raw levels: DMSO crops peak at ≈ 9,400 counts of DAPI, with
     "tubulin": 3200.0,  # medians ≈ 5,400 (tubulin) and ≈ 3,000 (actin), background included (real: ≈ 10,000,
     "actin": 3700.0,  # ≈ 4,800, ≈ 2,500); the 8-bit crops are scaled per plate, their noise follows these
     "mitotic": 0.03,  # fraction of cells in mitosis
