@@ -14,6 +14,7 @@ from skimage.filters import threshold_otsu
 
 from cellclr_lib.cli import main as cli_main
 from cellclr_lib.data import metadata, synth
+from cellclr_lib.data import synthetic_render as synth_render
 from cellclr_lib.data.source import dataset_kind
 from cellclr_lib.data.standin_phenotype import Calibration
 from cellclr_lib.errors import CellclrError
@@ -218,3 +219,45 @@ def test_cli_reports_what_it_wrote(tiny: Path, capsys: pytest.CaptureFixture[str
     assert "synthetic BBBC021 (tiny, seed 0)" in capsys.readouterr().out
     assert cli_main(["synth", "--preset", "tiny", "--seed", "3", "--out", str(tiny)]) == 2
     assert "other parameters" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def dmso_field() -> tuple[np.ndarray, synth_render.Cells, np.ndarray, np.ndarray, np.ndarray]:
+    """One rendered DMSO field (no vignetting), its cells and their rasterisation: owner, ρ cell, ρ nucleus."""
+    shape, rng = (256, 320), np.random.default_rng(0)
+    well = dict.fromkeys(synth_render.DMSO, 1.0)
+    cells = synth_render.draw_cells(synth_render.place_cells(shape, well, rng), well, rng)
+    camera = synth_render.Acquisition(background=(700.0,) * 3, vignetting=0.0, blur=1.0, read_noise=6.0)
+    image = synth_render.render_field(shape, cells, camera, rng).astype(float)
+    return (image, cells, *synth_render.rasterise(shape, cells))
+
+
+def test_diffuse_stains_are_brightest_where_the_cell_is_thickest(dmso_field) -> None:
+    """A widefield image sums the stain over the cell's height: actin and tubulin away from the nucleus are
+    brighter over the cell body than near its edge (before the cortex)."""
+    image, _, owner, rho, rho_n = dmso_field
+    body = (owner >= 0) & (rho < 0.55) & (rho_n > 1.2)
+    rim = (owner >= 0) & (rho > 0.75) & (rho < 0.85) & (rho_n > 1.2)
+    assert body.sum() > 2000 and rim.sum() > 2000
+    _, tubulin, actin = image
+    assert np.median(actin[body]) > 1.08 * np.median(actin[rim])
+    assert np.median(tubulin[body]) > 1.2 * np.median(tubulin[rim])
+
+
+def test_every_interphase_cell_has_a_bright_centrosome_beside_its_nucleus(dmso_field) -> None:
+    """Near each nucleus the brightest tubulin is a spot just outside it (1–1.6 nucleus radii from its centre)."""
+    image, cells, owner, _, _ = dmso_field
+    tubulin = image[1]
+    rows, cols = np.mgrid[0 : tubulin.shape[0], 0 : tubulin.shape[1]]
+    distances = []
+    for x, y, radius, cell in cells.nuclei():
+        inside = (
+            2 * radius < x < tubulin.shape[1] - 2 * radius and 2 * radius < y < tubulin.shape[0] - 2 * radius
+        )
+        if not inside or cells.props["mitotic"][int(cell)]:
+            continue
+        near = (np.hypot(cols - x, rows - y) < 2 * radius) & (owner == int(cell))
+        brightest = np.argmax(np.where(near, tubulin, -1))
+        distances.append(np.hypot(cols.flat[brightest] - x, rows.flat[brightest] - y) / radius)
+    assert len(distances) >= 8
+    assert np.mean((np.array(distances) > 1.0) & (np.array(distances) < 1.6)) >= 0.8
