@@ -305,11 +305,11 @@ if dataset == "synthetic":
 # where CellProfiler on the real wells of the same treatments reaches NSC 0.81–0.86 and NSCB 0.61–0.67.
 # The gap has two causes we can name. The stand-in's MoAs differ only in the ~20 calibrated features, where
 # real cells differ in hundreds: the calibrated targets alone, before any drawing, reach only about
-# NSC 0.75 / NSCB 0.62 on seed 0's treatments. And some of those features are lost on the way: on 96-px
+# NSC 0.72 / NSCB 0.58 on seed 0's treatments. And some of those features are lost on the way: on 96-px
 # crops, the cell outline's solidity and form factor, crowding and texture follow how the segmentation cuts
 # touching cells more than the drawn cells (the signature maps above). A method that wins here has not been
-# flattered — but absolute accuracies are lower than on BBBC021. With one small field per well, numbers also move by a
-# few points from seed to seed (each of ~60 treatments is 1.6 points of NSC).
+# flattered — but absolute accuracies are lower than on BBBC021. With one small field per well, numbers also
+# move by a few points from seed to seed (each of ~60 treatments is 1.6 points of NSC).
 #
 # ### How far, and along how many directions
 # Whether a treatment's nearest neighbour shares its MoA depends on how far treatments sit from DMSO in

@@ -18,15 +18,6 @@ from cellclr_lib import cli
 from cellclr_lib.data import dataset, synth
 from cellclr_lib.data.metadata import IMAGE_CSV_NAME
 from cellclr_lib.data.store import CropStore
-from cellclr_lib.data.synthetic_render import (
-    DMSO,
-    PANELS,
-    Acquisition,
-    draw_cells,
-    place_cells,
-    rasterise,
-    render_field,
-)
 from cellclr_lib.errors import CellclrError
 from cellclr_lib.features import read_feature_set
 
@@ -34,17 +25,8 @@ PAINT = ("DNA", "ER", "RNA", "AGP", "Mito")
 SHAPE = (160, 192)
 
 
-def _render(panel: str) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One DMSO field of ``panel`` (no vignetting) and its rasterised cells: owner, ρ of the cell, ρ of the nucleus."""
-    rng = np.random.default_rng(7)
-    well = dict.fromkeys(DMSO, 1.0)
-    cells = draw_cells(place_cells(SHAPE, well, rng), well, rng)
-    camera = Acquisition(background=(700.0,) * len(PANELS[panel]), vignetting=0.0, blur=1.0, read_noise=6.0)
-    return render_field(SHAPE, cells, camera, rng, panel), rasterise(SHAPE, cells)
-
-
-def test_cell_painting_render_has_five_plausible_stains() -> None:
-    image, (owner, rho, rho_n) = _render("cellpainting")
+def test_cell_painting_render_has_five_plausible_stains(render_dmso) -> None:
+    image, _, (owner, rho, rho_n) = render_dmso(SHAPE, 7, "cellpainting")
     assert image.shape == (5, *SHAPE) and image.dtype == np.uint16
     dna, er, rna, agp, mito = image.astype(float)
     nucleus = rho_n < 0.7
@@ -64,7 +46,7 @@ def test_cell_painting_render_has_five_plausible_stains() -> None:
     assert median(mito, cytoplasm) > median(mito, nucleus)  # Mito: cytoplasmic ...
     assert np.percentile(mito[cytoplasm], 99) > 2 * median(mito, cytoplasm)  # ... and punctate
     # the same cells as BBBC021's panel: its DNA is BBBC021's DAPI up to pixel noise
-    dapi = _render("bbbc021")[0][0].astype(float)
+    dapi = render_dmso(SHAPE, 7)[0][0].astype(float)
     assert np.corrcoef(dapi.ravel(), dna.ravel())[0, 1] > 0.95
 
 

@@ -14,7 +14,6 @@ from skimage.filters import threshold_otsu
 
 from cellclr_lib.cli import main as cli_main
 from cellclr_lib.data import metadata, synth
-from cellclr_lib.data import synthetic_render as synth_render
 from cellclr_lib.data.source import dataset_kind
 from cellclr_lib.data.standin_phenotype import Calibration
 from cellclr_lib.errors import CellclrError
@@ -222,14 +221,10 @@ def test_cli_reports_what_it_wrote(tiny: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.fixture(scope="module")
-def dmso_field() -> tuple[np.ndarray, synth_render.Cells, np.ndarray, np.ndarray, np.ndarray]:
+def dmso_field(render_dmso) -> tuple:
     """One rendered DMSO field (no vignetting), its cells and their rasterisation: owner, ρ cell, ρ nucleus."""
-    shape, rng = (256, 320), np.random.default_rng(0)
-    well = dict.fromkeys(synth_render.DMSO, 1.0)
-    cells = synth_render.draw_cells(synth_render.place_cells(shape, well, rng), well, rng)
-    camera = synth_render.Acquisition(background=(700.0,) * 3, vignetting=0.0, blur=1.0, read_noise=6.0)
-    image = synth_render.render_field(shape, cells, camera, rng).astype(float)
-    return (image, cells, *synth_render.rasterise(shape, cells))
+    image, cells, rasterised = render_dmso((256, 320), 0)
+    return (image.astype(float), cells, *rasterised)
 
 
 def test_diffuse_stains_are_brightest_where_the_cell_is_thickest(dmso_field) -> None:

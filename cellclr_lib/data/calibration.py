@@ -186,11 +186,14 @@ def plate_shifts(values: pd.DataFrame, meta: pd.DataFrame) -> tuple[pd.DataFrame
     return shifts, sd_well
 
 
-def signatures(shifts: pd.DataFrame, meta: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Median shift of the treated wells per group of ``keys`` (e.g. ``["moa"]``): the phenotype signature."""
+def signatures(
+    shifts: pd.DataFrame, meta: pd.DataFrame, keys: list[str], statistic: str = "median"
+) -> pd.DataFrame:
+    """Median (or ``statistic``) shift of the treated wells per group of ``keys`` (e.g. ``["moa"]``): the
+    phenotype signature; the mean per treatment is its profile as the benchmark averages wells."""
     treated = ~meta["is_control"].to_numpy()
     groups = [meta.loc[treated, key].to_numpy() for key in keys]
-    return shifts[treated].groupby(groups).median()
+    return shifts[treated].groupby(groups).agg(statistic)
 
 
 def _batch_spread(values: pd.DataFrame, meta: pd.DataFrame, sd_well: pd.Series) -> pd.DataFrame:

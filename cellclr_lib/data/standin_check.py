@@ -148,7 +148,7 @@ def profile_spread(features: FeatureSet, ljosa: WellProfiles | None = None) -> p
     for label, (wells, names) in _benchmark_rows(features, ljosa).items():
         meta = wells.meta.reset_index(drop=True)
         shifts, _ = plate_shifts(pd.DataFrame(np.asarray(wells.values), columns=names), meta)
-        profiles = _treatment_means(shifts, meta)
+        profiles = signatures(shifts, meta, ["compound", "concentration"], statistic="mean").to_numpy()
         eigenvalues = np.linalg.svd(profiles - profiles.mean(axis=0), compute_uv=False) ** 2
         table[label] = {
             "treatments": len(profiles),
@@ -157,10 +157,3 @@ def profile_spread(features: FeatureSet, ljosa: WellProfiles | None = None) -> p
             "directions": float(eigenvalues.sum() ** 2 / np.square(eigenvalues).sum()),
         }
     return pd.DataFrame(table).T
-
-
-def _treatment_means(shifts: pd.DataFrame, meta: pd.DataFrame) -> np.ndarray:
-    """Mean shift of the treated wells per (compound, concentration): the treatment profiles."""
-    treated = ~meta["is_control"].to_numpy()
-    keys = [meta.loc[treated, key].to_numpy() for key in ("compound", "concentration")]
-    return shifts[treated].groupby(keys).mean().to_numpy()
