@@ -3,9 +3,9 @@
 Usage: ``python scripts/standin_hardness.py OUT_DIR [--preset small] [--seeds 0 1 2] [--workers 2]``.
 
 For every seed: ``cellclr synth`` → ``cellclr prep`` → hand-engineered features of every crop →
-:func:`cellclr_lib.data.standin_check.hardness` (the stand-in beside CellProfiler on the real wells of the same
-treatments and of all 103), the number of MoAs whose signature correlates ≥ 0.7 with the real one, and how
-far and along how many directions the treatments spread
+:func:`cellclr_lib.data.standin_check.hardness` (NSC, NSCB and mAP of the stand-in beside CellProfiler on the
+real wells of the same treatments and of all 103), the number of MoAs whose signature correlates ≥ 0.7 with
+the real one, and how far and along how many directions the treatments spread
 (:func:`~cellclr_lib.data.standin_check.profile_spread`). One seed draws one set of compounds, so a single
 run says little; this is the measurement behind notebook 1's prose and the issue's acceptance. Each seed's
 folders stay in ``OUT_DIR`` (a rerun resumes them); about 2.5 minutes per ``small`` seed on 2 cores.
@@ -30,6 +30,9 @@ from cellclr_lib.data.standin_check import (
 from cellclr_lib.data.synth import generate
 from cellclr_lib.features import read_feature_set
 
+#: the columns of :func:`hardness` printed for the stand-in and for the real wells of its treatments.
+BENCHMARK = ("nsc", "nscb", "nsc_selected", "nscb_selected", "map", "map_activity")
+
 
 def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
     """The stand-in's row of :func:`hardness` for one seed, with the real same-treatment numbers beside it."""
@@ -45,8 +48,8 @@ def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
     return pd.Series(
         {
             "treatments": int(standin["treatments"]),
-            **{key: standin[key] for key in ("nsc", "nscb", "nsc_selected", "nscb_selected")},
-            **{f"real_{key}": real[key] for key in ("nsc", "nscb", "nsc_selected", "nscb_selected")},
+            **{key: standin[key] for key in BENCHMARK},
+            **{f"real_{key}": real[key] for key in BENCHMARK},
             "moas_r_ge_0.7": int((correlations >= 0.7).sum()),
             "median_shift": spread.iloc[0]["median_shift"],
             "real_median_shift": spread.iloc[1]["median_shift"],

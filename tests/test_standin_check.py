@@ -53,6 +53,7 @@ def test_hardness_of_the_real_wells_as_a_stand_in_is_the_real_benchmark() -> Non
     assert standin == same == everything
     assert everything["treatments"] == 103 and everything["features"] == 516
     assert everything["nsc"] == pytest.approx(85 / 103) and everything["features_selected"] == 266
+    assert 0.5 < everything["map"] < everything["map_activity"] <= 1
 
     taxol_free = ljosa.meta["compound"].ne("taxol").to_numpy()
     subset = FeatureSet(
@@ -62,7 +63,7 @@ def test_hardness_of_the_real_wells_as_a_stand_in_is_the_real_benchmark() -> Non
     )
     standin, same, everything = hardness(subset, ljosa).to_dict("records")
     assert standin["treatments"] == same["treatments"] < everything["treatments"] == 103
-    assert standin["nsc"] == same["nsc"]
+    assert standin["nsc"] == same["nsc"] and standin["map"] == same["map"] != everything["map"]
 
 
 def test_profile_spread_counts_the_directions_treatments_spread_along() -> None:
