@@ -219,11 +219,31 @@ def batch_shift(plate: str, config: SynthConfig, calibration: Calibration) -> pd
 
     A week part shared by the week's plates plus a plate-own part, each normal with the spread the real DMSO
     plate means show between weeks and between plates of a week (:mod:`cellclr_lib.data.calibration`), times
-    ``batch_effect``.
+    ``batch_effect``. Both parts are centred over the stand-in's weeks and plates (:func:`_centred_effects`).
     """
-    week = _stable_rng(config.seed, "week", metadata.batch_of(plate)).standard_normal(len(calibration.week))
-    own = _stable_rng(config.seed, "plate", plate).standard_normal(len(calibration.plate))
-    return config.batch_effect * (week * calibration.week + own * calibration.plate)
+    weeks, plates = _centred_effects(config, len(calibration.week))
+    week = weeks[metadata.batch_of(plate)]
+    return config.batch_effect * (week * calibration.week + plates[plate] * calibration.plate)
+
+
+@cache
+def _centred_effects(
+    config: SynthConfig, n_features: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Standard-normal week and plate-own draws for every week and plate of the stand-in, each centred on 0.
+
+    Why centred: the calibration's DMSO median is the median over the real weeks, so the real batch
+    effects are deviations around it. Ten fresh draws of a week effect have a mean of their own (a third of
+    the week spread; five real SDs for tubulin), which would move every DMSO median of one seed's stand-in
+    away from the real one. Each draw stays seeded by its week or plate.
+    """
+    plates = sorted(choose_fields(config)["plate"].unique())
+    weeks = sorted({metadata.batch_of(plate) for plate in plates})
+    week = np.array([_stable_rng(config.seed, "week", w).standard_normal(n_features) for w in weeks])
+    own = np.array([_stable_rng(config.seed, "plate", p).standard_normal(n_features) for p in plates])
+    week -= week.mean(axis=0) if len(weeks) > 1 else 0.0
+    own -= own.mean(axis=0) if len(plates) > 1 else 0.0
+    return dict(zip(weeks, week, strict=True)), dict(zip(plates, own, strict=True))
 
 
 def well_multipliers(row: dict, config: SynthConfig, calibration: Calibration) -> dict[str, float]:

@@ -40,10 +40,10 @@ DMSO: dict[str, float] = {
     "nucleus_area": 965.0,
     "cell_area": 5000.0,
     "nucleus_aspect": 0.23,  # excess axis ratio: 1.23
-    "cell_aspect": 0.9,
-    "nucleus_lobes": 0.077,
+    "cell_aspect": 0.92,
+    "nucleus_lobes": 0.066,
     "cell_lobes": 0.03,
-    "nucleus_roughness": 0.002,
+    "nucleus_roughness": 0.001,
     "cell_roughness": 0.008,
     "density": 0.8,  # fraction of lattice sites holding a cell
     "dna": 7250.0,  # intensities at real raw levels: DMSO crops peak at ≈ 9,400 counts of DAPI, with
