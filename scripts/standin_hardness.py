@@ -31,7 +31,16 @@ from cellclr_lib.data.synth import generate
 from cellclr_lib.features import read_feature_set
 
 #: the columns of :func:`hardness` printed for the stand-in and for the real wells of its treatments.
-BENCHMARK = ("nsc", "nscb", "nsc_selected", "nscb_selected", "map", "map_activity")
+BENCHMARK = (
+    "nsc",
+    "nscb",
+    "nsc_selected",
+    "nscb_selected",
+    "map",
+    "map_activity",
+    "nsc_pooled_sd",
+    "nscb_pooled_sd",
+)
 
 
 def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:

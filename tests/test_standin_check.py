@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cellclr_lib.data.calibration import calibrated_features
@@ -54,6 +55,7 @@ def test_hardness_of_the_real_wells_as_a_stand_in_is_the_real_benchmark() -> Non
     assert everything["treatments"] == 103 and everything["features"] == 516
     assert everything["nsc"] == pytest.approx(85 / 103) and everything["features_selected"] == 266
     assert 0.5 < everything["map"] < everything["map_activity"] <= 1
+    assert everything["nsc_pooled_sd"] == pytest.approx(91 / 103)  # pooled SDs: no six-well SD estimates
 
     taxol_free = ljosa.meta["compound"].ne("taxol").to_numpy()
     subset = FeatureSet(
@@ -83,3 +85,18 @@ def test_profile_spread_counts_the_directions_treatments_spread_along() -> None:
         features=one + noise, cells=ljosa.meta, info={"feature_names": list("abcdefghijklmnopqrst")}
     )
     assert profile_spread(copies, ljosa).iloc[0]["directions"] == pytest.approx(1, abs=0.05)
+
+
+def test_pooled_sd_shifts_centre_each_plate_on_its_dmso_and_keep_constant_features_finite() -> None:
+    """The pooled-SD protocol's wells: DMSO wells average to 0 on every plate, and a feature without any DMSO
+    spread becomes 0 instead of NaN (0 / 0)."""
+    from cellclr_lib.data.standin_check import _pooled_sd_shifts
+
+    wells = _real_wells()
+    values = np.column_stack([np.asarray(wells.values)[:, 0], np.ones(len(wells.meta))])
+    shifts = np.asarray(_pooled_sd_shifts(Profiles(wells.meta, values)).values)
+    control = wells.meta["is_control"].to_numpy()
+    plate_means = pd.DataFrame(shifts[control]).groupby(wells.meta.loc[control, "plate"].to_numpy()).mean()
+    assert np.allclose(plate_means, 0, atol=1e-9)
+    assert np.all(shifts[:, 1] == 0) and np.isfinite(shifts).all()
+    assert shifts[~control, 0].std() > 1  # in DMSO SDs, treatments move the feature
