@@ -257,10 +257,11 @@ if dataset == "synthetic":
 
 # %% [markdown]
 # DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and in `make`'s run (seed 0)
-# every shape median sits inside the real interquartile range. Other seeds draw other batch effects, and
-# these pass through outline lobes that cannot shrink below none: on seeds 1 and 2 the nucleus solidity
-# (0.946–0.951) and form factor (0.823–0.840) fall just below their narrow real ranges (0.954–0.956 and
-# 0.854–0.863). Three rows are far off, and they are what the stand-in lacks: its nuclei have fewer close
+# every shape median sits inside the real interquartile range. Week and plate effects are drawn around the
+# real median (their draws average to zero over the stand-in's weeks and plates), so other seeds land there
+# too: over seeds 0, 1 and 2, 25 of the 27 medians do; the two misses are the nucleus solidity of seeds 1
+# and 2 (0.9563 and 0.9583), just above a real range only 0.0026 wide (0.9536–0.9562). Three rows are far
+# off, and they are what the stand-in lacks: its nuclei have fewer close
 # neighbours and its cells touch less than in real colonies, and its chromatin texture is finer than
 # CellProfiler measured. The tubulin and actin textures sit beside their ranges, tubulin a little smoother
 # and actin rougher than real; they are not exactly comparable either: theirs come from whole fields, ours
@@ -301,15 +302,28 @@ if dataset == "synthetic":
 # %% [markdown]
 # The real rows are real BBBC021; the first row is the stand-in. The stand-in is still **harder** than the
 # real data, not easier: in our runs of the `small` stand-in (seeds 0, 1 and 2, which draw different
-# compounds), hand-engineered features after feature selection reached NSC 0.43–0.62 and NSCB 0.41–0.50,
-# where CellProfiler on the real wells of the same treatments reaches NSC 0.81–0.86 and NSCB 0.61–0.67.
-# The gap has two causes we can name. The stand-in's MoAs differ only in the ~20 calibrated features, where
-# real cells differ in hundreds: the calibrated targets alone, before any drawing, reach only about
-# NSC 0.72 / NSCB 0.58 on seed 0's treatments. And some of those features are lost on the way: on 96-px
-# crops, the cell outline's solidity and form factor, crowding and texture follow how the segmentation cuts
-# touching cells more than the drawn cells (the signature maps above). A method that wins here has not been
-# flattered — but absolute accuracies are lower than on BBBC021. With one small field per well, numbers also
-# move by a few points from seed to seed (each of ~60 treatments is 1.6 points of NSC).
+# compounds), hand-engineered features reached NSC 0.32–0.57 and NSCB 0.28–0.58 (0.48–0.62 and 0.41–0.52
+# after feature selection), where CellProfiler on the real wells of the same treatments reaches NSC
+# 0.83–0.89 and NSCB 0.65–0.70. Mean average precision, which ranks every treatment and so moves less from
+# seed to seed, says the same: 0.45–0.52 against 0.77.
+#
+# Where is the gap lost? Following seed 0–2's treatments step by step (mAP, same protocol): the real wells
+# measured only in the ~20 calibrated features reach 0.70–0.73 — the calibration keeps most of what the
+# 516 features know; the stand-in's drawn values of those features, before any image exists, 0.63–0.72;
+# the same features measured back on its crops 0.53–0.56; all 135 hand-engineered features 0.45–0.52. Of
+# the 0.29 lost on average, 0.05 is what the calibrated features cannot see, 0.05 the drawing (two wells
+# per treatment, the noise), 0.12 rendering and measuring (on 96-px crops, the cell outline's solidity and
+# form factor, crowding and texture follow how the segmentation cuts touching cells more than the drawn
+# cells — the signature maps above), and 0.06 that 135 features which all follow ~20 parameters weigh some
+# of them far more than others. The last two columns show one more, subtler, cause: dividing by each
+# plate's six-DMSO-well SD, instead of an SD pooled over plates, costs the real wells of these treatments
+# nothing (NSC 0.83–0.89 either way) but the stand-in about 0.16 (0.51–0.67 with pooled SDs). Our reading:
+# real CellProfiler features each carry noise of their own, so the errors of their six-well SD estimates
+# average out over the many features that share a signal (the 21 calibrated real features alone do lose
+# 0.09 NSC to them on all 103 treatments); the stand-in's features share their noise, and so their errors.
+# A method that wins here has not been flattered — but absolute accuracies are lower than on
+# BBBC021, and with one small field per well they move by several points from seed to seed (each of ~60
+# treatments is 1.6 points of NSC).
 #
 # ### How far, and along how many directions
 # Whether a treatment's nearest neighbour shares its MoA depends on how far treatments sit from DMSO in
@@ -324,15 +338,17 @@ if dataset == "synthetic":
     display(profile_spread(measured).round(2))
 
 # %% [markdown]
-# In our runs (seeds 0, 1 and 2) the stand-in's treatments sit almost three times farther from DMSO than
-# real ones (median shift 4.4–4.7 SDs against 1.6) but spread along fewer directions (1.7–1.8 against
-# 2.5–2.6 for the same treatments). Every one of the 135 hand-engineered features follows the same ~20
-# drawn parameters, and tubulin intensity, which moves dozens of them at once, outweighs the rest of every
+# In our runs (seeds 0, 1 and 2) the stand-in's treatments sit more than twice as far from DMSO as real
+# ones (median shift 4.2–4.3 SDs against 1.6) but spread along fewer directions (1.7–1.8 against 2.5–2.6
+# for the same treatments). Every one of the 135 hand-engineered features follows the same ~20 drawn
+# parameters, and tubulin intensity, which moves dozens of them at once, outweighs the rest of every
 # profile; a real CellProfiler feature also carries biology and noise of its own. Making the stand-in
-# noisier, or averaging more cells, does not make it easier: on seed 0 of the previous renderer (NSC 0.59), a
-# second field per well (twice the cells) gave NSC 0.54, a per-field focus drift 0.48, and well-to-well
-# noise sized feature by feature to the real wells 0.33. What would close the gap is more independent
-# phenotype dimensions, drawn from more of the real profiles' features.
+# noisier, or averaging more cells, did not make it easier in our trials (a second field per well, a
+# per-field focus drift, well-to-well noise sized feature by feature to the real wells), and neither did
+# two more calibrated features, how unevenly tubulin and actin spread over a cell (their coefficients of
+# variation), rendered as a weight of filaments against diffuse stain: mAP 0.51 against 0.51 without, over
+# the same three seeds. What would close the gap is more independent phenotype dimensions that survive the
+# crops' segmentation, and measurement noise of each feature's own.
 #
 # **What the stand-in still lacks.** It is a model of the measurements, not of the biology:
 # - cells are ellipses with lobes, not segmented from real images; their variation from cell to cell is set
@@ -348,8 +364,8 @@ if dataset == "synthetic":
 #   neural network) could see in real cells is absent, so absolute accuracies on the stand-in are not
 #   BBBC021's;
 # - it is **harder** than the real benchmark (the tables above): its treatments differ only in the calibrated
-#   features and spread along fewer independent directions than real ones; averaging more cells per well
-#   does not change that;
+#   features, part of which the crops' segmentation loses, and spread along fewer independent directions
+#   than real ones; its features share their noise, so per-plate z-scoring costs it more than real data;
 # - crowding is low: nuclei sit farther apart than in real colonies (the crops' segmentation does not split
 #   touching nuclei, so closer nuclei would merge), so neighbour counts and percent touching are below the
 #   real ones;
