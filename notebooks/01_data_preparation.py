@@ -317,10 +317,10 @@ if dataset == "synthetic":
 # cells — the signature maps above), and 0.06 that 135 features which all follow ~20 parameters weigh some
 # of them far more than others. The last two columns show one more, subtler, cause: dividing by each
 # plate's six-DMSO-well SD, instead of an SD pooled over plates, costs the real wells of these treatments
-# nothing (NSC 0.83–0.89 either way) but the stand-in about 0.16 (0.51–0.67 with pooled SDs). Our reading:
-# real CellProfiler features each carry noise of their own, so the errors of their six-well SD estimates
-# average out over the many features that share a signal (the 21 calibrated real features alone do lose
-# 0.09 NSC to them on all 103 treatments); the stand-in's features share their noise, and so their errors.
+# nothing (NSC 0.83–0.89 either way) but the stand-in about 0.16 (0.51–0.67 with pooled SDs). Why is still
+# open. The 516 real features seem to average those estimates' errors out: the 21 calibrated real features
+# alone do lose 0.09 NSC to them on all 103 treatments. But giving each of the stand-in's 135 features
+# noise of its own (up to twice its DMSO spread, added to the well profiles) won back at most 0.04 NSC.
 # A method that wins here has not been flattered — but absolute accuracies are lower than on
 # BBBC021, and with one small field per well they move by several points from seed to seed (each of ~60
 # treatments is 1.6 points of NSC).
@@ -365,7 +365,7 @@ if dataset == "synthetic":
 #   BBBC021's;
 # - it is **harder** than the real benchmark (the tables above): its treatments differ only in the calibrated
 #   features, part of which the crops' segmentation loses, and spread along fewer independent directions
-#   than real ones; its features share their noise, so per-plate z-scoring costs it more than real data;
+#   than real ones, and per-plate z-scoring costs it more than it costs real data;
 # - crowding is low: nuclei sit farther apart than in real colonies (the crops' segmentation does not split
 #   touching nuclei, so closer nuclei would merge), so neighbour counts and percent touching are below the
 #   real ones;
