@@ -233,9 +233,10 @@ def _centred_effects(
     """Standard-normal week and plate-own draws for every week and plate of the stand-in, each centred on 0.
 
     Why centred: the calibration's DMSO median is the median over the real weeks, so the real batch
-    effects are deviations around it. Ten fresh draws of a week effect have a mean of their own (a third of
-    the week spread; five real SDs for tubulin), which would move every DMSO median of one seed's stand-in
-    away from the real one. Each draw stays seeded by its week or plate.
+    effects are deviations around it. The stand-in's ten fresh week draws have a mean of their own (about a
+    third of the week spread: 1.7 real SDs for tubulin, whose weeks differ by 5.3), which would move every
+    DMSO well of one seed's stand-in away from the real median. Each draw stays seeded by its week or plate;
+    a lone week or plate keeps its draw.
     """
     plates = sorted(choose_fields(config)["plate"].unique())
     weeks = sorted({metadata.batch_of(plate) for plate in plates})
