@@ -348,7 +348,7 @@ if dataset == "synthetic":
 # two more calibrated features, how unevenly tubulin and actin spread over a cell (their coefficients of
 # variation), rendered as a weight of filaments against diffuse stain: mAP 0.51 against 0.51 without, over
 # the same three seeds. What would close the gap is more independent phenotype dimensions that survive the
-# crops' segmentation, and measurement noise of each feature's own.
+# crops' segmentation.
 #
 # **What the stand-in still lacks.** It is a model of the measurements, not of the biology:
 # - cells are ellipses with lobes, not segmented from real images; their variation from cell to cell is set
