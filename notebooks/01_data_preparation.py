@@ -382,7 +382,7 @@ record_metrics(
     cells_per_field=float(len(store) / max(report.n_fields, 1)),
     median_nucleus_area=float(np.median(store.cells["nucleus_area"])),
     **(
-        {f"standin_handcrafted_{key}": float(value) for key, value in hard.iloc[0].items()}
+        {f"standin_handcrafted_{key}": float(v) for key, v in hard.iloc[0].items() if np.isfinite(v)}
         if dataset == "synthetic"
         else {}
     ),

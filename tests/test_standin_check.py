@@ -100,3 +100,19 @@ def test_pooled_sd_shifts_centre_each_plate_on_its_dmso_and_keep_constant_featur
     assert np.allclose(plate_means, 0, atol=1e-9)
     assert np.all(shifts[:, 1] == 0) and np.isfinite(shifts).all()
     assert shifts[~control, 0].std() > 1  # in DMSO SDs, treatments move the feature
+
+
+def test_hardness_without_replicate_wells_leaves_map_out_instead_of_failing() -> None:
+    """One well per treatment (the ``tiny`` stand-in) has no replicate pairs for mAP: NaN, NSC still counted."""
+    ljosa = load_ljosa_wells()
+    first = (
+        ~ljosa.meta.duplicated(["compound", "concentration"]).to_numpy() | ljosa.meta["is_control"].to_numpy()
+    )
+    single = FeatureSet(
+        features=ljosa.features.to_numpy()[first],
+        cells=ljosa.meta[first].reset_index(drop=True),
+        info={"feature_names": list(ljosa.features.columns)},
+    )
+    standin = hardness(single, ljosa).iloc[0]
+    assert np.isnan(standin["map"]) and np.isnan(standin["map_activity"])
+    assert standin["treatments"] == 103 and 0 < standin["nsc"] <= 1

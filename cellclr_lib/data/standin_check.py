@@ -94,7 +94,8 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
     (:mod:`cellclr_lib.metrics.map`): ``map`` (MoA consistency of the treatment profiles) and ``map_activity``
     (wells retrieved against DMSO). mAP ranks every treatment, not only the nearest one, so it moves less
     from one seed's draw of compounds to the next than NSC (``small``, seeds 0–2: mAP 0.45–0.52, NSC
-    0.32–0.57): the better number to compare variants of the stand-in by. ``nsc_pooled_sd`` /
+    0.32–0.57): the better number to compare variants of the stand-in by (NaN without replicate wells, as
+    on ``tiny``). ``nsc_pooled_sd`` /
     ``nscb_pooled_sd``: the first protocol with each plate's DMSO mean removed but every feature divided by
     its within-plate DMSO SD pooled over plates (:func:`calibration.plate_shifts`), not by the SD of the
     plate's six DMSO wells — how much the noise of those six-well estimates costs. The stand-in's treatments
@@ -105,8 +106,9 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
 
     table = {}
     for label, (wells, names) in _benchmark_rows(features, ljosa).items():
+        metrics = ("nsc", "map") if _has_replicates(wells) else ("nsc",)
         plain = evaluate_wells(
-            wells, normalization="dmso-zscore", aggregate="mean", similarity="pearson", metrics=("nsc", "map")
+            wells, normalization="dmso-zscore", aggregate="mean", similarity="pearson", metrics=metrics
         )
         selected, kept = vignette_recipe(wells, names)
         pooled = evaluate_wells(_pooled_sd_shifts(wells), aggregate="mean", similarity="pearson")
@@ -115,8 +117,8 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
             "features": len(names),
             "nsc": plain.metrics["nsc"],
             "nscb": plain.metrics["nscb"],
-            "map": plain.metrics["map_consistency"],
-            "map_activity": plain.metrics["map_activity"],
+            "map": plain.metrics.get("map_consistency", np.nan),
+            "map_activity": plain.metrics.get("map_activity", np.nan),
             "features_selected": len(kept),
             "nsc_selected": selected.metrics["nsc"],
             "nscb_selected": selected.metrics["nscb"],
@@ -124,6 +126,13 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
             "nscb_pooled_sd": pooled.metrics["nscb"],
         }
     return pd.DataFrame(table).T
+
+
+def _has_replicates(wells: Profiles) -> bool:
+    """Does some treatment have two wells? Activity mAP ranks a well's replicates against DMSO, so without
+    any (a ``tiny`` stand-in draws one well per treatment) mAP is left out (NaN), not an error."""
+    treated = wells.meta[~wells.meta["is_control"].to_numpy()]
+    return bool((treated.groupby(["compound", "concentration"]).size() >= 2).any())
 
 
 def _pooled_sd_shifts(wells: Profiles) -> Profiles:
