@@ -95,12 +95,11 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
     (wells retrieved against DMSO). mAP ranks every treatment, not only the nearest one, so it moves less
     from one seed's draw of compounds to the next than NSC (``small``, seeds 0–2: mAP 0.45–0.52, NSC
     0.32–0.57): the better number to compare variants of the stand-in by (NaN without replicate wells, as
-    on ``tiny``). ``nsc_pooled_sd`` /
-    ``nscb_pooled_sd``: the first protocol with each plate's DMSO mean removed but every feature divided by
-    its within-plate DMSO SD pooled over plates (:func:`calibration.plate_shifts`), not by the SD of the
-    plate's six DMSO wells — how much the noise of those six-well estimates costs. The stand-in's treatments
-    are a subset, and which compounds it drew changes how hard NSCB is, so the middle row is the fair
-    comparison.
+    on ``tiny``). ``nsc_pooled_sd`` / ``nscb_pooled_sd``: the first protocol with each plate's DMSO mean
+    removed but every feature divided by its within-plate DMSO SD pooled over plates
+    (:func:`_pooled_sd_shifts`), not by the SD of the plate's six DMSO wells — how much the noise of those
+    six-well estimates costs. The stand-in's treatments are a subset, and which compounds it drew changes how
+    hard NSCB is, so the middle row is the fair comparison.
     """
     from cellclr_lib.real_benchmark import vignette_recipe
 
@@ -169,7 +168,7 @@ def profile_spread(features: FeatureSet, ljosa: WellProfiles | None = None) -> p
     """How far treatments move from DMSO, and along how many independent directions: stand-in vs real.
 
     Each treatment's profile is the mean over its wells of the shift from the same plate's DMSO mean, in
-    pooled within-plate DMSO SDs (:func:`calibration.plate_shifts`, as the signatures). ``median_shift``: the
+    pooled within-plate DMSO SDs (:func:`_pooled_sd_shifts`, as the signatures). ``median_shift``: the
     median over features of the mean absolute shift — how far treatments sit from DMSO, in noise units;
     ``directions``: the participation ratio (Σλ)² / Σλ² of the treatment profiles' covariance eigenvalues λ —
     about how many independent directions the treatments spread along. Why it matters: every stand-in
@@ -178,8 +177,8 @@ def profile_spread(features: FeatureSet, ljosa: WellProfiles | None = None) -> p
     """
     table = {}
     for label, (wells, names) in _benchmark_rows(features, ljosa).items():
+        shifts = pd.DataFrame(np.asarray(_pooled_sd_shifts(wells).values))
         meta = wells.meta.reset_index(drop=True)
-        shifts, _ = plate_shifts(pd.DataFrame(np.asarray(wells.values), columns=names), meta)
         profiles = signatures(shifts, meta, ["compound", "concentration"], statistic="mean").to_numpy()
         eigenvalues = np.linalg.svd(profiles - profiles.mean(axis=0), compute_uv=False) ** 2
         table[label] = {
