@@ -6,18 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellclr_lib.data.calibration import calibrated_features
+from cellclr_lib.data.calibration import FEATURES, calibrated_features
 from cellclr_lib.data.ljosa import load_ljosa_wells
 from cellclr_lib.data.standin_check import (
     MEASURED,
     SAME_UNITS,
     dmso_comparison,
+    drawn_wells,
+    gap_stages,
     hardness,
     profile_spread,
     signature_correlations,
     standin_signatures,
 )
 from cellclr_lib.data.standin_phenotype import Calibration
+from cellclr_lib.data.synth import choose_fields, config_for
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.profiles import Profiles
 
@@ -116,3 +119,50 @@ def test_hardness_without_replicate_wells_leaves_map_out_instead_of_failing() ->
     standin = hardness(single, ljosa).iloc[0]
     assert np.isnan(standin["map"]) and np.isnan(standin["map_activity"])
     assert standin["treatments"] == 103 and 0 < standin["nsc"] <= 1
+
+
+def _real_wells_as_measured_cells() -> FeatureSet:
+    """The real wells as 'cells', under the hand-engineered names :data:`MEASURED` reads (ratios as parts)."""
+    ljosa = load_ljosa_wells()
+    columns = {}
+    for feature in FEATURES:
+        if feature.handcrafted:
+            pairs = zip(feature.handcrafted.split("/"), feature.cellprofiler.split("/"), strict=True)
+            columns |= {ours.strip(): ljosa.features[theirs.strip()] for ours, theirs in pairs}
+    return FeatureSet(
+        features=pd.DataFrame(columns).to_numpy(), cells=ljosa.meta, info={"feature_names": list(columns)}
+    )
+
+
+def test_gap_stages_of_the_real_wells_as_a_stand_in_measure_back_the_real_calibrated_row() -> None:
+    """Fed the real wells as its cells, the stand-in's 'measured' stage is exactly the real calibrated-features
+    stage and the first stage is hardness's real row; without a configuration the drawn stage is left out."""
+    ljosa = load_ljosa_wells()
+    as_cells = _real_wells_as_measured_cells()
+    stages = gap_stages(as_cells, None, ljosa)
+    assert len(stages) == 4 and (stages["treatments"] == 103).all()
+    real_all, real_calibrated, measured, _ = stages.to_dict("records")
+    assert measured == real_calibrated
+    assert real_all["nsc"] == pytest.approx(85 / 103) and real_all["nsc"] > real_calibrated["nsc"]
+    assert 0.5 < real_calibrated["map"] < real_all["map"] < 1
+
+
+def test_drawn_wells_are_the_real_signatures_plus_batch_effects_and_well_noise() -> None:
+    """Without noise and batch effects every treated well is drawn as its treatment's real signature and DMSO
+    as 0; with them, wells scatter around that by about ``well_noise`` within a plate and plates move apart."""
+    calibration = Calibration.load()
+    clean = config_for("tiny", seed=0, well_noise=0.0, batch_effect=0.0)
+    meta = choose_fields(clean).drop_duplicates(["plate", "well"]).reset_index(drop=True)
+    drawn = np.asarray(drawn_wells(meta, clean).values)
+    expected = [
+        calibration.signature(row["moa"], row["compound"], row["concentration"])[list(MEASURED)]
+        for row in meta.to_dict("records")
+    ]
+    assert drawn.shape == (len(meta), len(MEASURED)) and np.allclose(drawn, np.array(expected))
+    assert np.all(drawn[meta["is_control"].to_numpy()] == 0)
+
+    noisy = np.asarray(drawn_wells(meta, config_for("tiny", seed=0)).values) - drawn
+    by_plate = pd.DataFrame(noisy).groupby(meta["plate"].to_numpy())
+    within = (pd.DataFrame(noisy) - by_plate.transform("mean")).to_numpy()
+    assert 0.2 < within.std() < 0.4  # well_noise = 0.3, less the plate means' share
+    assert by_plate.mean().std().median() > 0.3  # real week and plate effects are several tenths of an SD

@@ -269,3 +269,14 @@ def test_batch_effects_are_centred_over_the_standin_weeks_and_plates() -> None:
         assert draws.shape[1] == n
         assert np.allclose(draws.mean(axis=0), 0, atol=1e-12)
         assert 0.5 < draws.std(axis=0, ddof=1).mean() < 1.5
+
+
+def test_read_config_gives_back_the_configuration_a_stand_in_was_generated_with(
+    tiny_standin: Path, tmp_path: Path
+) -> None:
+    """The ceiling of notebook 1 redraws the wells from the stand-in's own configuration, so it must round-trip;
+    a folder without a finished stand-in is refused by name."""
+    assert synth.read_config(tiny_standin) == synth.config_for("tiny", seed=0)
+    with pytest.raises(CellclrError, match="no synthetic.json") as error:
+        synth.read_config(tmp_path)
+    assert str(tmp_path) in str(error.value)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cellclr_lib.data.calibration import FEATURES, plate_shifts, signatures
+from cellclr_lib.data.calibration import FEATURES, calibrated_features, plate_shifts, signatures
 from cellclr_lib.data.ljosa import WellProfiles, load_ljosa_wells
 from cellclr_lib.data.standin_phenotype import Calibration
+from cellclr_lib.data.synth import SynthConfig, well_shift
 from cellclr_lib.evaluate import evaluate_wells
 from cellclr_lib.features import FeatureSet
 from cellclr_lib.profiles import Profiles, well_profiles
@@ -105,26 +106,83 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
 
     table = {}
     for label, (wells, names) in _benchmark_rows(features, ljosa).items():
-        metrics = ("nsc", "map") if _has_replicates(wells) else ("nsc",)
-        plain = evaluate_wells(
-            wells, normalization="dmso-zscore", aggregate="mean", similarity="pearson", metrics=metrics
-        )
         selected, kept = vignette_recipe(wells, names)
-        pooled = evaluate_wells(_pooled_sd_shifts(wells), aggregate="mean", similarity="pearson")
         table[label] = {
-            "treatments": plain.metrics["n_treatments"],
             "features": len(names),
-            "nsc": plain.metrics["nsc"],
-            "nscb": plain.metrics["nscb"],
-            "map": plain.metrics.get("map_consistency", np.nan),
-            "map_activity": plain.metrics.get("map_activity", np.nan),
+            **_protocol(wells),
             "features_selected": len(kept),
             "nsc_selected": selected.metrics["nsc"],
             "nscb_selected": selected.metrics["nscb"],
-            "nsc_pooled_sd": pooled.metrics["nsc"],
-            "nscb_pooled_sd": pooled.metrics["nscb"],
         }
     return pd.DataFrame(table).T
+
+
+def _protocol(wells: Profiles) -> dict[str, float]:
+    """NSC, NSCB and mAP of ``wells`` under :func:`hardness`'s protocol, and NSC / NSCB with pooled SDs."""
+    metrics = ("nsc", "map") if _has_replicates(wells) else ("nsc",)
+    plain = evaluate_wells(
+        wells, normalization="dmso-zscore", aggregate="mean", similarity="pearson", metrics=metrics
+    )
+    pooled = evaluate_wells(_pooled_sd_shifts(wells), aggregate="mean", similarity="pearson")
+    return {
+        "treatments": plain.metrics["n_treatments"],
+        "nsc": plain.metrics["nsc"],
+        "nscb": plain.metrics["nscb"],
+        "map": plain.metrics.get("map_consistency", np.nan),
+        "map_activity": plain.metrics.get("map_activity", np.nan),
+        "nsc_pooled_sd": pooled.metrics["nsc"],
+        "nscb_pooled_sd": pooled.metrics["nscb"],
+    }
+
+
+def gap_stages(
+    features: FeatureSet, config: SynthConfig | None, ljosa: WellProfiles | None = None
+) -> pd.DataFrame:
+    """Where the stand-in loses to real BBBC021, stage by stage, on the stand-in's own treatments.
+
+    Each row goes through :func:`hardness`'s protocol (the columns of :func:`_protocol`):
+
+    1. REAL wells, all 516 CellProfiler features;
+    2. REAL wells, only the calibrated features (:data:`MEASURED`): what the calibration keeps;
+    3. the stand-in's wells as drawn (:func:`drawn_wells`, before any image): its **ceiling**, what a
+       perfect renderer measured back perfectly would reach (left out without ``config``);
+    4. the same features measured back on the stand-in's crops (:func:`measured_wells`): what rendering and
+       segmentation keep;
+    5. all hand-engineered features (the first row of :func:`hardness`).
+
+    ``config``: the stand-in's configuration (:func:`cellclr_lib.data.synth.read_config`), which decides
+    the draws of row 3.
+    """
+    ljosa = ljosa if ljosa is not None else load_ljosa_wells()
+    rows = _benchmark_rows(features, ljosa)
+    standin, _ = rows["stand-in: hand-engineered features"]
+    real, _ = rows["REAL BBBC021, the stand-in's treatments: CellProfiler"]
+    calibrated = well_profiles(
+        calibrated_features(ljosa)[list(MEASURED)].to_numpy(), ljosa.meta, input_level="well"
+    )
+    keys = ["plate", "well"]
+    same = calibrated.meta.set_index(keys).index.isin(real.meta.set_index(keys).index)
+    stages = {
+        "REAL: all CellProfiler features": real,
+        "REAL: the calibrated features only": Profiles(
+            calibrated.meta[same].reset_index(drop=True), np.asarray(calibrated.values)[same]
+        ),
+        "stand-in: calibrated features as drawn (ceiling)": (
+            drawn_wells(standin.meta, config) if config is not None else None
+        ),
+        "stand-in: calibrated features measured on crops": measured_wells(features),
+        "stand-in: all hand-engineered features": standin,
+    }
+    return pd.DataFrame({label: _protocol(wells) for label, wells in stages.items() if wells is not None}).T
+
+
+def drawn_wells(meta: pd.DataFrame, config: SynthConfig) -> Profiles:
+    """The calibrated features (:data:`MEASURED`) each well of ``meta`` was drawn with, before any image: the
+    shift :func:`cellclr_lib.data.synth.well_shift` gives the renderer, in real DMSO SDs."""
+    calibration = Calibration.load()
+    meta = meta.reset_index(drop=True)
+    drawn = [well_shift(row, config, calibration)[list(MEASURED)] for row in meta.to_dict("records")]
+    return Profiles(meta, np.array(drawn, dtype=np.float64).reshape(len(meta), len(MEASURED)))
 
 
 def _has_replicates(wells: Profiles) -> bool:

@@ -145,6 +145,20 @@ def config_for(preset: str = "tiny", seed: int = 0, **overrides: Any) -> SynthCo
 # ------------------------------------------------------------------------------------------ choosing
 
 
+def read_config(data_dir: str | Path) -> SynthConfig:
+    """The configuration a complete stand-in in ``data_dir`` was generated with (from its ``synthetic.json``)."""
+    marker = Path(data_dir) / SYNTHETIC_MARKER
+    if not marker.is_file():
+        raise CellclrError(
+            f"holds no complete synthetic stand-in (no {SYNTHETIC_MARKER})",
+            path=data_dir,
+            fix="pass the folder `cellclr synth --out` wrote, after it finished",
+        )
+    record = dict(read_json(marker, fix=_REGENERATE)["config"])
+    record["field_shape"] = tuple(record["field_shape"])
+    return SynthConfig(**record)
+
+
 def _stable_rng(seed: int, *keys: str | int) -> np.random.Generator:
     """A generator seeded from ``seed`` and text keys via CRC32: the same on every machine and process."""
     return np.random.default_rng([seed, *(zlib.crc32(str(k).encode()) for k in keys)])
@@ -247,15 +261,22 @@ def _centred_effects(
     return dict(zip(weeks, week, strict=True)), dict(zip(plates, own, strict=True))
 
 
-def well_multipliers(row: dict, config: SynthConfig, calibration: Calibration) -> dict[str, float]:
-    """The renderer multipliers of one well: real signature + batch effect + well-to-well deviation.
+def well_shift(row: dict, config: SynthConfig, calibration: Calibration) -> pd.Series:
+    """What one well is drawn with, before any image: every calibrated feature's shift from the real DMSO
+    median, in real within-plate DMSO SDs = real signature + batch effect + well-to-well deviation.
 
-    Every field of a well shares them (the deviation is seeded by plate and well).
+    Every field of a well shares it (the deviation is seeded by plate and well). Evaluated as profiles,
+    these shifts are the stand-in's ceiling: what a perfect renderer measured back perfectly would give
+    (:func:`cellclr_lib.data.standin_check.gap_stages`).
     """
     signature = calibration.signature(row["moa"], row["compound"], float(row["concentration"]))
     well = _stable_rng(config.seed, "well", row["plate"], row["well"]).standard_normal(len(signature))
-    shift = signature + batch_shift(row["plate"], config, calibration) + config.well_noise * well
-    return calibration.renderer_multipliers(calibration.targets(shift))
+    return signature + batch_shift(row["plate"], config, calibration) + config.well_noise * well
+
+
+def well_multipliers(row: dict, config: SynthConfig, calibration: Calibration) -> dict[str, float]:
+    """The renderer multipliers of one well: its drawn shift (:func:`well_shift`) as renderer parameters."""
+    return calibration.renderer_multipliers(calibration.targets(well_shift(row, config, calibration)))
 
 
 def acquisition_for(plate: str, config: SynthConfig) -> Acquisition:
