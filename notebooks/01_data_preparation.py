@@ -238,6 +238,7 @@ if dataset == "synthetic":
     from cellclr_lib.baselines import run_baseline
     from cellclr_lib.data.standin_check import (
         dmso_comparison,
+        gap_stages,
         hardness,
         measured_wells,
         profile_spread,
@@ -245,8 +246,9 @@ if dataset == "synthetic":
         standin_signatures,
     )
     from cellclr_lib.data.standin_phenotype import Calibration
+    from cellclr_lib.data.synth import read_config
     from cellclr_lib.features import read_feature_set
-    from cellclr_lib.plots.standin import dmso_calibration, hardness_bars, signature_maps
+    from cellclr_lib.plots.standin import dmso_calibration, gap_stages_bars, hardness_bars, signature_maps
 
     features_dir = run_dir / "features" / "handcrafted"
     measured = read_feature_set(run_baseline("handcrafted", run_dir / "crops", features_dir, workers=workers))
@@ -307,23 +309,45 @@ if dataset == "synthetic":
 # 0.83–0.89 and NSCB 0.65–0.70. Mean average precision, which ranks every treatment and so moves less from
 # seed to seed, says the same: 0.45–0.52 against 0.77.
 #
-# Where is the gap lost? Following seed 0–2's treatments step by step (mAP, same protocol): the real wells
-# measured only in the ~20 calibrated features reach 0.70–0.73 — the calibration keeps most of what the
-# 516 features know; the stand-in's drawn values of those features, before any image exists, 0.63–0.72;
-# the same features measured back on its crops 0.53–0.56; all 135 hand-engineered features 0.45–0.52. Of
-# the 0.29 lost on average, 0.05 is what the calibrated features cannot see, 0.05 the drawing (two wells
-# per treatment, the noise), 0.12 rendering and measuring (on 96-px crops, the cell outline's solidity and
-# form factor, crowding and texture follow how the segmentation cuts touching cells more than the drawn
-# cells — the signature maps above), and 0.06 that 135 features which all follow ~20 parameters weigh some
-# of them far more than others. The last two columns show one more, subtler, cause: dividing by each
-# plate's six-DMSO-well SD, instead of an SD pooled over plates, costs the real wells of these treatments
-# nothing (NSC 0.83–0.89 either way) but the stand-in about 0.16 (0.51–0.67 with pooled SDs). Why is still
-# open. The 516 real features seem to average those estimates' errors out: the 21 calibrated real features
-# alone do lose 0.09 NSC to them on all 103 treatments. But giving each of the stand-in's 135 features
-# noise of its own (up to twice its DMSO spread, added to the well profiles) won back at most 0.04 NSC.
-# A method that wins here has not been flattered — but absolute accuracies are lower than on
-# BBBC021, and with one small field per well they move by several points from seed to seed (each of ~60
-# treatments is 1.6 points of NSC).
+# A method that wins here has not been flattered — but absolute accuracies are lower than on BBBC021, and
+# with one small field per well they move by several points from seed to seed (each of ~60 treatments is 1.6
+# points of NSC).
+#
+# ### Where is the gap lost?
+# Between the real profiles and our hand-engineered features lie five stages, and each can go through the
+# same protocol on the stand-in's own treatments: the real wells with all 516 CellProfiler features; the real
+# wells with only the ~20 calibrated features; the stand-in's wells **as drawn** — each well's calibrated
+# values (its treatment's real signature + its plate's batch effect + well noise) before any image exists;
+# the same features measured back on the crops; all 135 hand-engineered features. The third row is the
+# stand-in's *ceiling*: what a perfect renderer, measured back perfectly, would reach. The last two columns
+# divide each feature by a within-plate DMSO SD pooled over plates instead of the SD of the plate's six DMSO
+# wells.
+
+# %% mystnb={"image": {"alt": "Horizontal bars, NSC, NSCB and mAP for five stages from the real CellProfiler profiles down to the stand-in's hand-engineered features."}, "figure": {"caption": "Where the stand-in loses to real BBBC021: the same protocol at each stage, on the stand-in's treatments (REAL rows are real data)."}}
+if dataset == "synthetic":
+    stages = gap_stages(measured, read_config(data_dir))
+    display(stages.round(3))
+    gap_stages_bars(stages)
+
+# %% [markdown]
+# Over seeds 0, 1 and 2 (means of NSC / NSCB / mAP): real wells, 516 features 0.85 / 0.69 / 0.77; only the
+# calibrated features 0.76 / 0.62 / 0.72; the stand-in as drawn 0.69 / 0.50 / 0.67; measured back on its
+# crops 0.54 / 0.48 / 0.55; all hand-engineered features 0.45 / 0.42 / 0.48. Three lessons:
+# - **The ceiling lies below real BBBC021.** Drawn values, never rendered, reach NSC 0.64–0.75 and NSCB
+#   0.44–0.60, where CellProfiler reaches 0.83–0.89 and 0.65–0.70 on the same treatments. The stand-in's
+#   treatments differ only in the calibrated features, and those alone already lose 0.09 NSC on the real
+#   wells; the stand-in's own draws (two wells per treatment instead of three, their noise and batch
+#   effects) lose 0.07 more. No renderer can make *this* stand-in as easy as the real data — only more
+#   calibrated phenotype dimensions could.
+# - **Rendering and measuring lose about 0.12 mAP** (0.67 → 0.55): on 96-px crops the cell outline's
+#   solidity and form factor, crowding and texture follow how the segmentation cuts touching cells more than
+#   the drawn cells (the signature maps above).
+# - **Per-plate z-scoring costs the stand-in more than real data.** With pooled SDs, NSC is 0.83 against
+#   0.85 on the real wells, but 0.78 against 0.69 as drawn, 0.69 against 0.54 measured back and 0.61 against
+#   0.45 for all features. Why the measured features suffer most is open: giving each of the 135 features
+#   noise of its own (up to twice its DMSO spread) won back at most 0.04 NSC, and averaging twice the cells
+#   (two fields per well, well noise raised so that DMSO wells keep their spread) moved NSC only from 0.45
+#   to 0.48 and mAP from 0.48 to 0.49.
 #
 # ### How far, and along how many directions
 # Whether a treatment's nearest neighbour shares its MoA depends on how far treatments sit from DMSO in
@@ -382,7 +406,10 @@ record_metrics(
     cells_per_field=float(len(store) / max(report.n_fields, 1)),
     median_nucleus_area=float(np.median(store.cells["nucleus_area"])),
     **(
-        {f"standin_handcrafted_{key}": float(v) for key, v in hard.iloc[0].items() if np.isfinite(v)}
+        {
+            **{f"standin_handcrafted_{key}": float(v) for key, v in hard.iloc[0].items() if np.isfinite(v)},
+            **{f"standin_ceiling_{key}": float(v) for key, v in stages.iloc[2].items() if np.isfinite(v)},
+        }
         if dataset == "synthetic"
         else {}
     ),

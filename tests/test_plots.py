@@ -73,3 +73,22 @@ def test_background_shading_figure_shows_a_flat_background_after_an_exact_correc
     raw_line, corrected_line = background_shading_figure(field, field / shading).axes[2].get_lines()
     assert np.ptp(raw_line.get_ydata()) > 0.15
     assert np.ptp(corrected_line.get_ydata()) < 0.08
+
+
+def test_score_bars_draw_one_bar_per_score_and_row_and_write_only_finite_values() -> None:
+    """Stage bars: three scores per row; a score left out (NaN mAP of a stand-in without replicates) gets no
+    number. Hardness bars: two panels of NSC and NSCB, rows in the table's order from the top."""
+    from cellclr_lib.plots.standin import gap_stages_bars, hardness_bars
+
+    stages = pd.DataFrame(
+        {"nsc": [0.8, 0.5], "nscb": [0.7, 0.4], "map": [0.75, np.nan]}, index=["REAL: all", "stand-in: all"]
+    )
+    ax = gap_stages_bars(stages).axes[0]
+    assert len(ax.patches) == 6
+    assert sorted(text.get_text() for text in ax.texts) == ["0.40", "0.50", "0.70", "0.75", "0.80"]
+    assert ax.yaxis_inverted() and [t.get_text() for t in ax.get_yticklabels()][0] == "REAL:\nall"
+
+    table = stages.assign(nsc_selected=[0.9, 0.6], nscb_selected=[0.8, 0.3])
+    axes = hardness_bars(table).axes
+    assert len(axes) == 2 and all(len(a.patches) == 4 for a in axes) and axes[0].yaxis_inverted()
+    assert "0.30" in [t.get_text() for t in axes[1].texts]

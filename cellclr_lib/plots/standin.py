@@ -70,22 +70,42 @@ def hardness_bars(table: pd.DataFrame) -> Figure:
     """NSC and NSCB per row of :func:`cellclr_lib.data.standin_check.hardness`, without and with feature
     selection: is the stand-in as hard as real BBBC021 for the same kind of features?"""
     panels = (
-        ("all features", ("nsc", "nscb")),
-        ("after feature selection", ("nsc_selected", "nscb_selected")),
+        ("all features", {"NSC": "nsc", "NSCB": "nscb"}),
+        ("after feature selection", {"NSC": "nsc_selected", "NSCB": "nscb_selected"}),
     )
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.55 * len(table) + 1.8), sharey=True, sharex=True)
-    y = np.arange(len(table))
-    for ax, (title, (nsc, nscb)) in zip(axes, panels, strict=True):
-        ax.barh(y - 0.2, table[nsc], height=0.38, color="C0", label="NSC")
-        ax.barh(y + 0.2, table[nscb], height=0.38, color="C1", label="NSCB")
-        for offset, column in ((-0.2, nsc), (0.2, nscb)):
-            for k, value in enumerate(table[column]):
-                ax.text(float(value) + 0.01, k + offset, f"{float(value):.2f}", va="center", fontsize=8)
+    for ax, (title, columns) in zip(axes, panels, strict=True):
+        _score_bars(ax, table, columns)
         ax.set_title(title, fontsize=10)
-        ax.set_xlim(0, 1.1)
         ax.set_xlabel("1-NN MoA accuracy")
-    axes[0].set_yticks(y, [label.replace(": ", ":\n") for label in table.index], fontsize=8)
-    axes[0].invert_yaxis()
     axes[1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def gap_stages_bars(table: pd.DataFrame) -> Figure:
+    """NSC, NSCB and mAP per stage of :func:`cellclr_lib.data.standin_check.gap_stages`, top to bottom from
+    the real profiles to the stand-in's hand-engineered features: where along the way the accuracy is lost."""
+    fig, ax = plt.subplots(figsize=(8, 0.7 * len(table) + 1.6))
+    _score_bars(ax, table, {"NSC": "nsc", "NSCB": "nscb", "mAP": "map"})
+    ax.set_xlabel("NSC / NSCB (1-NN MoA accuracy), mAP (MoA consistency)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _score_bars(ax: plt.Axes, table: pd.DataFrame, columns: dict[str, str]) -> None:
+    """One group of horizontal bars per row of ``table`` (one bar per column, its value written beside it)."""
+    height = 0.8 / len(columns)
+    y = np.arange(len(table))
+    for k, (label, column) in enumerate(columns.items()):
+        offsets = y + (k - (len(columns) - 1) / 2) * height
+        values = table[column].astype(float).to_numpy()
+        ax.barh(offsets, values, height=height * 0.95, color=f"C{k}", label=label)
+        for offset, value in zip(offsets, values, strict=True):
+            if np.isfinite(value):
+                ax.text(value + 0.01, offset, f"{value:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, 1.1)
+    ax.set_yticks(y, [label.replace(": ", ":\n") for label in table.index], fontsize=8)
+    if not ax.yaxis_inverted():  # axes sharing y are inverted together
+        ax.invert_yaxis()
