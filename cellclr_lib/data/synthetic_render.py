@@ -6,15 +6,17 @@ Cells are drawn from per-well parameters (:data:`DMSO` values times the multipli
 * **layout** — colonies: a jittered hexagonal lattice at the spacing of touching cells, thinned by a smooth
   random "colony" field, so cells sit in clusters that touch each other, as MCF-7 does;
 * **outlines** — every cell and nucleus is an ellipse (axis ratio from the eccentricity) whose radius is
-  modulated by low harmonics (lobes: solidity) and high harmonics (roughness: form factor). A pixel belongs to
-  the cell whose *normalised* radius ρ (1 on its outline) is smallest: touching cells share a boundary that
-  bends with their shapes, without Voronoi seams; the nucleus always belongs to its own cell;
+  modulated by low harmonics (lobes: solidity) and high harmonics (roughness: form factor); cells that
+  spread (a larger cell area) grow more lobes. A pixel belongs to the cell whose *normalised* radius ρ (1 on
+  its outline) is smallest: touching cells share a boundary that bends with their shapes, without Voronoi
+  seams; the nucleus always belongs to its own cell;
 * **channels** — DNA with chromatin texture and darker nucleoli; tubulin as a diffuse cytoplasm, a brighter
   perinuclear region, a bright centrosome beside the nucleus and a fine meshwork (the zero-crossings of
-  smooth noise look like curved filaments); actin cortical along the cell edge with some oriented stress
-  fibres; both diffuse stains brighter where the cell is thicker (a dome over the cell: a widefield image
-  sums the stain over the cell's height, which puts real actin over the nuclei and lets it correlate with
-  DNA); a few percent of mitotic cells (round, small, condensed bright DNA);
+  smooth noise look like curved filaments); actin cortical along the cell edge, with bright stretches
+  (ruffles, junctions) and some oriented stress fibres; both diffuse stains brighter where the cell is
+  thicker (a dome over the cell: a widefield image sums the stain over the cell's height, which puts real
+  actin over the nuclei and lets it correlate with DNA); a few percent of mitotic cells (round, small,
+  condensed bright DNA);
 * **panels** — BBBC021's three stains (DAPI, Tubulin, Actin), or the five of Cell Painting (DNA, ER, RNA, AGP,
   Mito) derived from the same cells, masks and textures (:func:`_cell_painting_stains`, not calibrated), so
   that pipelines over any number of channels can be tried without data;
@@ -38,21 +40,21 @@ from scipy import ndimage
 #: above background, shape parameters dimensionless.
 DMSO: dict[str, float] = {
     "nucleus_area": 965.0,
-    "cell_area": 5000.0,
-    "nucleus_aspect": 0.23,  # excess axis ratio: 1.23
-    "cell_aspect": 0.92,
-    "nucleus_lobes": 0.066,
-    "cell_lobes": 0.03,
+    "cell_area": 5900.0,
+    "nucleus_aspect": 0.232,  # excess axis ratio: 1.232
+    "cell_aspect": 1.1,
+    "nucleus_lobes": 0.075,
+    "cell_lobes": 0.06,
     "nucleus_roughness": 0.001,
-    "cell_roughness": 0.008,
+    "cell_roughness": 0.014,
     "density": 0.8,  # fraction of lattice sites holding a cell
-    "dna": 7250.0,  # intensities at real raw levels: DMSO crops peak at ≈ 9,400 counts of DAPI, with
-    "tubulin": 3200.0,  # medians ≈ 5,400 (tubulin) and ≈ 3,000 (actin), background included (real: ≈ 10,000,
-    "actin": 3700.0,  # ≈ 4,800, ≈ 2,500); the 8-bit crops are scaled per plate, their noise follows these
+    "dna": 7250.0,  # intensities at real raw levels: DMSO crops peak at ≈ 9,200 counts of DAPI, with
+    "tubulin": 3200.0,  # medians ≈ 5,400 (tubulin) and ≈ 3,400 (actin), background included (real: ≈ 10,000,
+    "actin": 3370.0,  # ≈ 4,800, ≈ 2,500); the 8-bit crops are scaled per plate, their noise follows these
     "mitotic": 0.03,  # fraction of cells in mitosis
-    "actin_over_nucleus": 0.9,
+    "actin_over_nucleus": 1.3,
     "tubulin_over_nucleus": 1.0,
-    "dna_texture": 0.25,
+    "dna_texture": 0.24,
     "tubulin_texture": 0.45,
     "actin_texture": 0.45,
 }
@@ -65,6 +67,15 @@ MITOSIS = {"cell_area": 0.45, "nucleus_area": 0.4, "dna": 2.2, "tubulin": 1.3, "
 #: lattice site area / drawn cell area: below 1, neighbouring outlines overlap and share a boundary.
 PACKING = 0.75
 RHO_MAX = 1.3  #: ρ beyond which a pixel is background for sure (the soft cell edge is gone)
+ACTIN_FOCI = (
+    4.0  #: brightness of the cortex's bright stretches (ruffles, junctions) per unit of their texture
+)
+FOCI_LEVEL = (
+    1.0  #: those stretches lie where smooth noise exceeds this many SDs (about a sixth of the cortex)
+)
+#: a well's cell lobes grow as its cell-area multiplier to this power: cells that spread put out protrusions.
+#: Without it, larger and less crowded cells measured *more* solid on the crops, against the real profiles.
+SPREAD_LOBES = 2.0
 CENTROSOME = 2.5  #: peak tubulin of the centrosome, in units of the cell's tubulin level
 PERINUCLEAR = 2.5  #: the perinuclear tubulin fades to nothing at this ρ of the nucleus
 BACKGROUND = 700.0  #: camera offset + autofluorescence, counts (real raw fields: ≈ 700 per channel)
@@ -160,11 +171,13 @@ def draw_cells(centres: np.ndarray, well: dict[str, float], rng: np.random.Gener
         props[name] = base[name] * _lognormal(rng, CELL_SPREAD["texture"], n) * shrink.get(name, 1.0)
     for name in ("actin_over_nucleus", "tubulin_over_nucleus"):
         props[name] = np.full(n, base[name])
+    spreading = well.get("cell_area", 1.0) ** SPREAD_LOBES
     for part in ("cell", "nucleus"):
         round_up = np.where(mitotic, 0.15, 1.0)  # rounded, but blebbing: outlines keep their harmonics
         props[f"{part}_aspect"] = 1 + base[f"{part}_aspect"] * _uniform_around_one(rng, n) * round_up
+        lobes = base[f"{part}_lobes"] * (spreading if part == "cell" else 1.0)
         props[f"{part}_lobe_amp"], props[f"{part}_lobe_phase"] = _harmonics(
-            rng, np.full(n, base[f"{part}_lobes"]), LOBE_ORDERS
+            rng, np.full(n, lobes), LOBE_ORDERS
         )
         props[f"{part}_rough_amp"], props[f"{part}_rough_phase"] = _harmonics(
             rng, np.full(n, base[f"{part}_roughness"]), ROUGH_ORDERS
@@ -267,6 +280,7 @@ def _textures(
         "fibres_h": _filaments(shape, (1.0, 8.0), 0.3, rng),
         "fibres_v": _filaments(shape, (8.0, 1.0), 0.3, rng),
         "blotch": smooth_noise(shape, 6.0, rng),
+        "foci": np.clip(smooth_noise(shape, 3.0, rng) - FOCI_LEVEL, 0, None),
     }
     if panel == "cellpainting":
         textures["puncta"] = np.clip(smooth_noise(shape, 1.0, rng) - 1.0, 0, None)
@@ -329,6 +343,7 @@ def _bbbc021_stains(
     angle = np.append(cells.props["angle"], 0.0)[owner] + 0.3
     fibres = np.cos(angle) ** 2 * tex["fibres_h"] + np.sin(angle) ** 2 * tex["fibres_v"]
     actin = 0.15 + 0.6 * dome + masks["cortex"] + take("actin_texture") * fibres * (1 - nucleus) * (1 - edge)
+    actin = actin + ACTIN_FOCI * tex["foci"] * masks["cortex"]
     actin *= 1 - nucleus * (1 - take("actin_over_nucleus"))
     return {"DAPI": dna, "Tubulin": tubulin, "Actin": take("actin") * cell * actin}
 
