@@ -261,16 +261,16 @@ if dataset == "synthetic":
 # DMSO cells: sizes are native (a 96-px crop holds one cell, as on real data) and in `make`'s run (seed 0)
 # every shape median sits inside the real interquartile range. Week and plate effects are drawn around the
 # real median (their draws average to zero over the stand-in's weeks and plates), so other seeds land there
-# too: over seeds 0, 1 and 2, 25 of the 27 medians do; the two misses are the nucleus solidity of seeds 1
-# and 2 (0.9563 and 0.9583), just above a real range only 0.0026 wide (0.9536–0.9562). Three rows are far
-# off, and they are what the stand-in lacks: its nuclei have fewer close
-# neighbours and its cells touch less than in real colonies, and its chromatin texture is finer than
-# CellProfiler measured. The tubulin and actin textures sit beside their ranges, tubulin a little smoother
-# and actin rougher than real; they are not exactly comparable either: theirs come from whole fields, ours
-# from 8-bit crops. Intensities are left out here: CellProfiler measured the raw images, we measure 8-bit
+# too: over seeds 0, 1 and 2, 24 of the 27 medians do; the misses are the nucleus solidity of seeds 1 and
+# 2 (0.9571 and 0.9583), just above a real range only 0.0026 wide (0.9536–0.9562), and seed 2's
+# nucleus/cell area ratio (0.2401 against 0.2403). Three rows are far off, and they are what the stand-in
+# lacks: its nuclei have fewer close neighbours and its cells touch less than in real colonies (the crops'
+# segmentation leaves gaps between cells that touch in the image), and its chromatin texture is finer than
+# CellProfiler measured. The tubulin texture sits in its range and actin's a little below it (rougher than
+# real); they are not exactly comparable either: theirs come from whole fields, ours from 8-bit crops. Intensities are left out here: CellProfiler measured the raw images, we measure 8-bit
 # crops, so only their *shifts* are comparable — the signatures below. The raw images themselves are
-# at real levels: around DMSO nuclei, DAPI peaks at about 9,400 counts, tubulin's median is about 5,400 and
-# actin's 3,000 (real raw crops: about 10,000, 4,800 and 2,500, over a background of 700).
+# at real levels: around DMSO nuclei, DAPI peaks at about 9,200 counts, tubulin's median is about 5,400 and
+# actin's 3,400 (real raw crops: about 10,000, 4,800 and 2,500, over a background of 700).
 
 # %% mystnb={"image": {"alt": "Two heat maps, real and stand-in MoA signatures: one row per MoA, one column per calibrated feature, colour = shift from DMSO in DMSO standard deviations; the Pearson r of each MoA is printed beside its name."}, "figure": {"caption": "MoA signatures, real (left) and measured back from the stand-in (right), with their correlation per MoA (r beside each MoA name)."}}
 if dataset == "synthetic":
@@ -304,10 +304,10 @@ if dataset == "synthetic":
 # %% [markdown]
 # The real rows are real BBBC021; the first row is the stand-in. The stand-in is still **harder** than the
 # real data, not easier: in our runs of the `small` stand-in (seeds 0, 1 and 2, which draw different
-# compounds), hand-engineered features reached NSC 0.32–0.57 and NSCB 0.28–0.58 (0.48–0.62 and 0.41–0.52
+# compounds), hand-engineered features reached NSC 0.49–0.62 and NSCB 0.44–0.56 (0.57–0.69 and 0.50–0.62
 # after feature selection), where CellProfiler on the real wells of the same treatments reaches NSC
 # 0.83–0.89 and NSCB 0.65–0.70. Mean average precision, which ranks every treatment and so moves less from
-# seed to seed, says the same: 0.45–0.52 against 0.77.
+# seed to seed, says the same: 0.53–0.58 against 0.77.
 #
 # A method that wins here has not been flattered — but absolute accuracies are lower than on BBBC021, and
 # with one small field per well they move by several points from seed to seed (each of ~60 treatments is 1.6
@@ -332,22 +332,22 @@ if dataset == "synthetic":
 # %% [markdown]
 # Over seeds 0, 1 and 2 (means of NSC / NSCB / mAP): real wells, 516 features 0.85 / 0.69 / 0.77; only the
 # calibrated features 0.76 / 0.62 / 0.72; the stand-in as drawn 0.69 / 0.50 / 0.67; measured back on its
-# crops 0.54 / 0.48 / 0.55; all hand-engineered features 0.45 / 0.42 / 0.48. Three lessons:
+# crops 0.58 / 0.49 / 0.56; all hand-engineered features 0.55 / 0.49 / 0.55. Three lessons:
 # - **The ceiling lies below real BBBC021.** Drawn values, never rendered, reach NSC 0.64–0.75 and NSCB
 #   0.44–0.60, where CellProfiler reaches 0.83–0.89 and 0.65–0.70 on the same treatments. The stand-in's
 #   treatments differ only in the calibrated features, and those alone already lose 0.09 NSC on the real
 #   wells; the stand-in's own draws (two wells per treatment instead of three, their noise and batch
 #   effects) lose 0.07 more. No renderer can make *this* stand-in as easy as the real data — only more
 #   calibrated phenotype dimensions could.
-# - **Rendering and measuring lose about 0.12 mAP** (0.67 → 0.55): on 96-px crops the cell outline's
+# - **Rendering and measuring lose about 0.11 mAP** (0.67 → 0.56): on 96-px crops the cell outline's
 #   solidity and form factor, crowding and texture follow how the segmentation cuts touching cells more than
 #   the drawn cells (the signature maps above).
 # - **Per-plate z-scoring costs the stand-in more than real data.** With pooled SDs, NSC is 0.83 against
-#   0.85 on the real wells, but 0.78 against 0.69 as drawn, 0.69 against 0.54 measured back and 0.61 against
-#   0.45 for all features. Why the measured features suffer most is open: giving each of the 135 features
-#   noise of its own (up to twice its DMSO spread) won back at most 0.04 NSC, and averaging twice the cells
-#   (two fields per well, well noise raised so that DMSO wells keep their spread) moved NSC only from 0.45
-#   to 0.48 and mAP from 0.48 to 0.49.
+#   0.85 on the real wells, but 0.78 against 0.69 as drawn, 0.67 against 0.58 measured back and 0.64 against
+#   0.55 for all features. Why is open: with an earlier version of the renderer, giving each of the 135
+#   features noise of its own (up to twice its DMSO spread) won back at most 0.04 NSC, and averaging twice the
+#   cells (two fields per well, well noise raised so that DMSO wells keep their spread) moved NSC only from
+#   0.45 to 0.48 and mAP from 0.48 to 0.49.
 #
 # ### How far, and along how many directions
 # Whether a treatment's nearest neighbour shares its MoA depends on how far treatments sit from DMSO in
@@ -363,7 +363,7 @@ if dataset == "synthetic":
 
 # %% [markdown]
 # In our runs (seeds 0, 1 and 2) the stand-in's treatments sit more than twice as far from DMSO as real
-# ones (median shift 4.2–4.3 SDs against 1.6) but spread along fewer directions (1.7–1.8 against 2.5–2.6
+# ones (median shift 3.8–4.2 SDs against 1.6) but spread along fewer directions (1.7–1.8 against 2.5–2.6
 # for the same treatments). Every one of the 135 hand-engineered features follows the same ~20 drawn
 # parameters, and tubulin intensity, which moves dozens of them at once, outweighs the rest of every
 # profile; a real CellProfiler feature also carries biology and noise of its own. Making the stand-in
@@ -371,17 +371,20 @@ if dataset == "synthetic":
 # per-field focus drift, well-to-well noise sized feature by feature to the real wells), and neither did
 # two more calibrated features, how unevenly tubulin and actin spread over a cell (their coefficients of
 # variation), rendered as a weight of filaments against diffuse stain: mAP 0.51 against 0.51 without, over
-# the same three seeds. What would close the gap is more independent phenotype dimensions that survive the
-# crops' segmentation.
+# the same three seeds. What did help was making actin look more like phalloidin: bright stretches along
+# the cell edges and the stain over the nucleus raised mAP from 0.48 to 0.55 and NSC from 0.45 to 0.55 over
+# the three seeds (and brought the crops' actin contrast and DNA–actin correlation to the real ones). What
+# would close the rest of the gap is more independent phenotype dimensions that survive the crops'
+# segmentation.
 #
 # **What the stand-in still lacks.** It is a model of the measurements, not of the biology:
 # - cells are ellipses with lobes, not segmented from real images; their variation from cell to cell is set
 #   by hand (the per-well profiles hold only well means), and there are no dead cells, debris, out-of-focus
 #   fields or illumination artefacts beyond a smooth vignetting;
 # - tubulin filaments, actin fibres and chromatin are random textures with the right scale, not cytoskeleton;
-#   bright structures are too faint — in a crop, real tubulin and actin peak at about 3.5 and 3.2 times
-#   their median, the stand-in's at 2.8 and 1.5 — and DNA and actin correlate at +0.12 where real crops show
-#   +0.36 (stronger actin at the cell edges made the crops' segmentation of cell outlines ragged);
+#   bright tubulin is a little too faint — in a crop, real tubulin peaks at about 3.5 times its median, the
+#   stand-in's at 2.9 (actin: 3.2 for both; DNA and actin correlate at +0.38, real +0.36) — and actin is
+#   brighter than real (median 3,400 counts against 2,500);
 #   multinucleated (Aurora) cells, micronuclei and mitotic figures are reduced to larger nuclei, ragged
 #   outlines and round bright cells;
 # - MoA effects move only the ~20 calibrated features; what the remaining ~500 CellProfiler features (and a
