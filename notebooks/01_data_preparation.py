@@ -304,7 +304,7 @@ if dataset == "synthetic":
 # %% [markdown]
 # The real rows are real BBBC021; the first row is the stand-in. The stand-in is still **harder** than the
 # real data, not easier: in our runs of the `small` stand-in (seeds 0, 1 and 2, which draw different
-# compounds), hand-engineered features reached NSC 0.49–0.62 and NSCB 0.44–0.56 (0.57–0.69 and 0.50–0.62
+# compounds), hand-engineered features reached NSC 0.52–0.62 and NSCB 0.46–0.56 (0.57–0.67 and 0.50–0.62
 # after feature selection), where CellProfiler on the real wells of the same treatments reaches NSC
 # 0.83–0.89 and NSCB 0.65–0.70. Mean average precision, which ranks every treatment and so moves less from
 # seed to seed, says the same: 0.53–0.58 against 0.77.
@@ -332,7 +332,7 @@ if dataset == "synthetic":
 # %% [markdown]
 # Over seeds 0, 1 and 2 (means of NSC / NSCB / mAP): real wells, 516 features 0.85 / 0.69 / 0.77; only the
 # calibrated features 0.76 / 0.62 / 0.72; the stand-in as drawn 0.69 / 0.50 / 0.67; measured back on its
-# crops 0.58 / 0.49 / 0.56; all hand-engineered features 0.55 / 0.49 / 0.55. Three lessons:
+# crops 0.56 / 0.49 / 0.56; all hand-engineered features 0.56 / 0.50 / 0.55. Three lessons:
 # - **The ceiling lies below real BBBC021.** Drawn values, never rendered, reach NSC 0.64–0.75 and NSCB
 #   0.44–0.60, where CellProfiler reaches 0.83–0.89 and 0.65–0.70 on the same treatments. The stand-in's
 #   treatments differ only in the calibrated features, and those alone already lose 0.09 NSC on the real
@@ -343,8 +343,8 @@ if dataset == "synthetic":
 #   solidity and form factor, crowding and texture follow how the segmentation cuts touching cells more than
 #   the drawn cells (the signature maps above).
 # - **Per-plate z-scoring costs the stand-in more than real data.** With pooled SDs, NSC is 0.83 against
-#   0.85 on the real wells, but 0.78 against 0.69 as drawn, 0.67 against 0.58 measured back and 0.64 against
-#   0.55 for all features. Why is open: with an earlier version of the renderer, giving each of the 135
+#   0.85 on the real wells, but 0.78 against 0.69 as drawn, 0.67 against 0.56 measured back and 0.65 against
+#   0.56 for all features. Why is open: with an earlier version of the renderer, giving each of the 135
 #   features noise of its own (up to twice its DMSO spread) won back at most 0.04 NSC, and averaging twice the
 #   cells (two fields per well, well noise raised so that DMSO wells keep their spread) moved NSC only from
 #   0.45 to 0.48 and mAP from 0.48 to 0.49.
@@ -372,7 +372,7 @@ if dataset == "synthetic":
 # two more calibrated features, how unevenly tubulin and actin spread over a cell (their coefficients of
 # variation), rendered as a weight of filaments against diffuse stain: mAP 0.51 against 0.51 without, over
 # the same three seeds. What did help was making actin look more like phalloidin: bright stretches along
-# the cell edges and the stain over the nucleus raised mAP from 0.48 to 0.55 and NSC from 0.45 to 0.55 over
+# the cell edges and the stain over the nucleus raised mAP from 0.48 to 0.55 and NSC from 0.45 to 0.56 over
 # the three seeds (and brought the crops' actin contrast and DNA–actin correlation to the real ones). What
 # would close the rest of the gap is more independent phenotype dimensions that survive the crops'
 # segmentation.

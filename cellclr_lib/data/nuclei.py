@@ -10,6 +10,9 @@ The classical recipe, all of it from scikit-image / SciPy:
 3. **Distance-transform watershed.** Touching nuclei form one blob. The Euclidean distance of each foreground
    pixel to the background peaks once per roughly convex nucleus; local maxima at least ``min_distance`` apart
    become markers, and a watershed on ``−distance`` restricted to the mask splits the blob along its necks.
+   ``min_distance`` = 10 px, about half a BBBC021 nucleus radius: with 7 px, lobed nuclei (two distance
+   peaks in one nucleus) were split in two often enough to put 5 % of the stand-in's crops off their
+   nucleus; touching nuclei, whose centres lie a diameter apart, are still split.
 4. **Size filter.** Objects smaller than ``min_area`` (debris, noise) or larger than ``max_area`` (clumps the
    watershed could not split, out-of-focus smears) are dropped.
 
@@ -33,7 +36,7 @@ class DetectionParams:
     """Parameters of :func:`detect_nuclei` (recorded in the crop store's manifest)."""
 
     sigma: float = 2.0  #: Gaussian σ (px) before thresholding
-    min_distance: int = 7  #: minimum distance (px) between two nucleus centres (watershed markers)
+    min_distance: int = 10  #: minimum distance (px) between two nucleus centres (watershed markers)
     min_area: int = 60  #: smallest nucleus kept (px²)
     max_area: int = 4000  #: largest nucleus kept (px²)
 
@@ -46,7 +49,7 @@ def foreground_mask(dapi: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     return ndimage.binary_fill_holes(smooth > threshold_otsu(smooth))
 
 
-def split_touching(mask: np.ndarray, min_distance: int = 7) -> np.ndarray:
+def split_touching(mask: np.ndarray, min_distance: int = 10) -> np.ndarray:
     """Label a foreground mask, splitting touching nuclei by a watershed on the distance transform."""
     distance = ndimage.distance_transform_edt(mask)
     blobs, _ = ndimage.label(mask)
@@ -60,7 +63,7 @@ def detect_nuclei(
     dapi: np.ndarray,
     *,
     sigma: float = 2.0,
-    min_distance: int = 7,
+    min_distance: int = 10,
     min_area: int = 60,
     max_area: int = 4000,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

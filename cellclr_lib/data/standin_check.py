@@ -95,7 +95,7 @@ def hardness(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.Data
     (:mod:`cellclr_lib.metrics.map`): ``map`` (MoA consistency of the treatment profiles) and ``map_activity``
     (wells retrieved against DMSO). mAP ranks every treatment, not only the nearest one, so it moves less
     from one seed's draw of compounds to the next than NSC (``small``, seeds 0–2: mAP 0.53–0.58, NSC
-    0.49–0.62): the better number to compare variants of the stand-in by (NaN without replicate wells, as
+    0.52–0.62): the better number to compare variants of the stand-in by (NaN without replicate wells, as
     on ``tiny``). ``nsc_pooled_sd`` / ``nscb_pooled_sd``: the first protocol with each plate's DMSO mean
     removed but every feature divided by its within-plate DMSO SD pooled over plates
     (:func:`_pooled_sd_shifts`), not by the SD of the plate's six DMSO wells — how much the noise of those
