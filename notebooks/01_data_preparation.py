@@ -267,10 +267,11 @@ if dataset == "synthetic":
 # lacks: its nuclei have fewer close neighbours and its cells touch less than in real colonies (the crops'
 # segmentation leaves gaps between cells that touch in the image), and its chromatin texture is finer than
 # CellProfiler measured. The tubulin texture sits in its range and actin's a little below it (rougher than
-# real); they are not exactly comparable either: theirs come from whole fields, ours from 8-bit crops. Intensities are left out here: CellProfiler measured the raw images, we measure 8-bit
-# crops, so only their *shifts* are comparable — the signatures below. The raw images themselves are
-# at real levels: around DMSO nuclei, DAPI peaks at about 9,200 counts, tubulin's median is about 5,400 and
-# actin's 3,400 (real raw crops: about 10,000, 4,800 and 2,500, over a background of 700).
+# real); they are not exactly comparable either: theirs come from whole fields, ours from 8-bit crops.
+# Intensities are left out here: CellProfiler measured the raw images, we measure 8-bit crops, so only their
+# *shifts* are comparable — the signatures below. The raw images themselves are at real levels: around DMSO
+# nuclei, DAPI peaks at about 9,200 counts, tubulin's median is about 5,400 and actin's 3,400 (real raw
+# crops: about 10,000, 4,800 and 2,500, over a background of 700).
 
 # %% mystnb={"image": {"alt": "Two heat maps, real and stand-in MoA signatures: one row per MoA, one column per calibrated feature, colour = shift from DMSO in DMSO standard deviations; the Pearson r of each MoA is printed beside its name."}, "figure": {"caption": "MoA signatures, real (left) and measured back from the stand-in (right), with their correlation per MoA (r beside each MoA name)."}}
 if dataset == "synthetic":
