@@ -237,6 +237,7 @@ crop_gallery(store.crops, store.cells, by="moa", per_group=8, seed=seed)
 if dataset == "synthetic":
     from cellclr_lib.baselines import run_baseline
     from cellclr_lib.data.standin_check import (
+        CEILING,
         dmso_comparison,
         gap_stages,
         hardness,
@@ -412,7 +413,9 @@ record_metrics(
     **(
         {
             **{f"standin_handcrafted_{key}": float(v) for key, v in hard.iloc[0].items() if np.isfinite(v)},
-            **{f"standin_ceiling_{key}": float(v) for key, v in stages.iloc[2].items() if np.isfinite(v)},
+            **{
+                f"standin_ceiling_{key}": float(v) for key, v in stages.loc[CEILING].items() if np.isfinite(v)
+            },
         }
         if dataset == "synthetic"
         else {}

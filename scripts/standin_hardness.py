@@ -23,6 +23,7 @@ import pandas as pd
 from cellclr_lib.baselines import run_baseline
 from cellclr_lib.data.prep import prep_dataset
 from cellclr_lib.data.standin_check import (
+    CEILING,
     gap_stages,
     hardness,
     measured_wells,
@@ -57,7 +58,7 @@ def seed_row(out: Path, preset: str, seed: int, workers: int) -> pd.Series:
     standin, real = table.iloc[0], table.iloc[1]
     spread = profile_spread(measured)
     correlations = signature_correlations(standin_signatures(measured_wells(measured)))
-    ceiling = gap_stages(measured, read_config(data)).loc["stand-in: calibrated features as drawn (ceiling)"]
+    ceiling = gap_stages(measured, read_config(data)).loc[CEILING]
     return pd.Series(
         {
             "treatments": int(standin["treatments"]),

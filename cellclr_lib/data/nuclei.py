@@ -41,7 +41,7 @@ class DetectionParams:
     max_area: int = 4000  #: largest nucleus kept (px²)
 
 
-def foreground_mask(dapi: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+def foreground_mask(dapi: np.ndarray, sigma: float = DetectionParams.sigma) -> np.ndarray:
     """Nucleus pixels: Otsu threshold of the smoothed DAPI image, holes filled. All False for a flat image."""
     smooth = gaussian(np.asarray(dapi, dtype=np.float32), sigma=sigma, preserve_range=True)
     if smooth.max() <= smooth.min():
@@ -49,7 +49,7 @@ def foreground_mask(dapi: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     return ndimage.binary_fill_holes(smooth > threshold_otsu(smooth))
 
 
-def split_touching(mask: np.ndarray, min_distance: int = 10) -> np.ndarray:
+def split_touching(mask: np.ndarray, min_distance: int = DetectionParams.min_distance) -> np.ndarray:
     """Label a foreground mask, splitting touching nuclei by a watershed on the distance transform."""
     distance = ndimage.distance_transform_edt(mask)
     blobs, _ = ndimage.label(mask)
@@ -62,10 +62,10 @@ def split_touching(mask: np.ndarray, min_distance: int = 10) -> np.ndarray:
 def detect_nuclei(
     dapi: np.ndarray,
     *,
-    sigma: float = 2.0,
-    min_distance: int = 10,
-    min_area: int = 60,
-    max_area: int = 4000,
+    sigma: float = DetectionParams.sigma,
+    min_distance: int = DetectionParams.min_distance,
+    min_area: int = DetectionParams.min_area,
+    max_area: int = DetectionParams.max_area,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detect nuclei in a DAPI image (any numeric dtype, ideally illumination-corrected).
 

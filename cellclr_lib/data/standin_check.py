@@ -135,6 +135,10 @@ def _protocol(wells: Profiles) -> dict[str, float]:
     }
 
 
+#: the row of :func:`gap_stages` that holds the stand-in's ceiling (its wells as drawn).
+CEILING = "stand-in: calibrated features as drawn (ceiling)"
+
+
 def gap_stages(
     features: FeatureSet, config: SynthConfig | None, ljosa: WellProfiles | None = None
 ) -> pd.DataFrame:
@@ -160,16 +164,10 @@ def gap_stages(
     calibrated = well_profiles(
         calibrated_features(ljosa)[list(MEASURED)].to_numpy(), ljosa.meta, input_level="well"
     )
-    keys = ["plate", "well"]
-    same = calibrated.meta.set_index(keys).index.isin(real.meta.set_index(keys).index)
     stages = {
         "REAL: all CellProfiler features": real,
-        "REAL: the calibrated features only": Profiles(
-            calibrated.meta[same].reset_index(drop=True), np.asarray(calibrated.values)[same]
-        ),
-        "stand-in: calibrated features as drawn (ceiling)": (
-            drawn_wells(standin.meta, config) if config is not None else None
-        ),
+        "REAL: the calibrated features only": _of_treatments(calibrated, standin.meta),
+        CEILING: drawn_wells(standin.meta, config) if config is not None else None,
         "stand-in: calibrated features measured on crops": measured_wells(features),
         "stand-in: all hand-engineered features": standin,
     }
@@ -209,17 +207,22 @@ def _benchmark_rows(
     ljosa = ljosa if ljosa is not None else load_ljosa_wells()
     real = ljosa_profiles(ljosa)
     standin = well_profiles(np.asarray(features.features), features.cells, input_level="cell")
-    drawn = set(zip(standin.meta["compound"], standin.meta["concentration"].round(6), strict=True))
-    keys = zip(real.meta["compound"], real.meta["concentration"].round(6), strict=True)
-    same = real.meta["is_control"].to_numpy() | np.array([key in drawn for key in keys])
     return {
         "stand-in: hand-engineered features": (standin, list(features.info["feature_names"])),
         "REAL BBBC021, the stand-in's treatments: CellProfiler": (
-            Profiles(real.meta[same].reset_index(drop=True), np.asarray(real.values)[same]),
+            _of_treatments(real, standin.meta),
             list(ljosa.features.columns),
         ),
         "REAL BBBC021, all 103 treatments: CellProfiler": (real, list(ljosa.features.columns)),
     }
+
+
+def _of_treatments(wells: Profiles, standin: pd.DataFrame) -> Profiles:
+    """The DMSO wells of ``wells`` and its wells of the treatments (compound, concentration) in ``standin``."""
+    drawn = set(zip(standin["compound"], standin["concentration"].round(6), strict=True))
+    keys = zip(wells.meta["compound"], wells.meta["concentration"].round(6), strict=True)
+    same = wells.meta["is_control"].to_numpy() | np.array([key in drawn for key in keys])
+    return Profiles(wells.meta[same].reset_index(drop=True), np.asarray(wells.values)[same])
 
 
 def profile_spread(features: FeatureSet, ljosa: WellProfiles | None = None) -> pd.DataFrame:

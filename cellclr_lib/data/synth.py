@@ -155,8 +155,7 @@ def read_config(data_dir: str | Path) -> SynthConfig:
             fix="pass the folder `cellclr synth --out` wrote, after it finished",
         )
     record = dict(read_json(marker, fix=_REGENERATE)["config"])
-    record["field_shape"] = tuple(record["field_shape"])
-    return SynthConfig(**record)
+    return config_for(record.pop("preset"), record.pop("seed"), **record)
 
 
 def _stable_rng(seed: int, *keys: str | int) -> np.random.Generator:
